@@ -1,0 +1,180 @@
+"""The three dependency files (requirements.txt, python_env.yaml, conda.yaml): write them, read them back.
+
+They always agree: they are rendered from one :class:`ModelEnv`, and every command reads a model's
+environment through :func:`read_model_env`.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFormatError
+from .model import CONDA_FILE, CONSTRAINTS_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
+from .requirements import read_requirements_file, render_requirements_file, validate_requirement
+from .yamlio import dump_yaml, load_yaml_file
+
+DEFAULT_CHANNELS = ["conda-forge"]
+DEFAULT_ENV_NAME = "envrepro-env"
+_BUILD_TOOLS = ("pip", "setuptools", "wheel")
+
+
+def current_python_version() -> str:
+    return platform.python_version()
+
+
+def pinned_build_dependencies() -> list[str]:
+    """pip, setuptools and wheel pinned to the versions installed here (unpinned when absent)."""
+    pins = []
+    for name in _BUILD_TOOLS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+@dataclass
+class ModelEnv:
+    """A model's recorded environment, whichever files it came from."""
+
+    python_version: str
+    requirements: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    build_dependencies: list[str] = field(default_factory=list)
+    conda: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> list[str]:
+        channels = self.conda.get("channels")
+        return [str(c) for c in channels] if isinstance(channels, list) else []
+
+
+def default_conda_env(python_version: str, requirements: list[str], constraints: list[str]) -> dict[str, Any]:
+    pip_lines = list(requirements) + ([f"-c {CONSTRAINTS_FILE}"] if constraints else [])
+    pip_version = next((p.split("==")[1] for p in pinned_build_dependencies() if p.startswith("pip==")), None)
+    deps: list[Any] = [f"python={python_version}", f"pip<={pip_version}" if pip_version else "pip"]
+    if pip_lines:
+        deps.append({"pip": pip_lines})
+    return {"name": DEFAULT_ENV_NAME, "channels": list(DEFAULT_CHANNELS), "dependencies": deps}
+
+
+def render_env_files(env: ModelEnv) -> dict[str, str]:
+    """File name → text for the model directory."""
+    deps = [f"-r {REQUIREMENTS_FILE}"] + ([f"-c {CONSTRAINTS_FILE}"] if env.constraints else [])
+    python_env = {"python": env.python_version, "build_dependencies": env.build_dependencies, "dependencies": deps}
+    files = {
+        CONDA_FILE: dump_yaml(env.conda),
+        PYTHON_ENV_FILE: dump_yaml(python_env),
+        REQUIREMENTS_FILE: render_requirements_file(env.requirements),
+    }
+    if env.constraints:
+        files[CONSTRAINTS_FILE] = render_requirements_file(env.constraints)
+    return files
+
+
+def conda_pip_section(conda: dict[str, Any], *, path: Path | None = None) -> list[str]:
+    """All pip requirements listed in conda.yaml, across every ``pip:`` block (conda reads only one)."""
+    deps = conda.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
+    lines: list[str] = []
+    for dep in deps:
+        if isinstance(dep, dict) and "pip" in dep:
+            block = dep["pip"] or []
+            if not isinstance(block, list):
+                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list", path=path)
+            lines.extend(str(x) for x in block)
+    return lines
+
+
+def conda_python_version(conda: dict[str, Any]) -> str | None:
+    for dep in conda.get("dependencies") or []:
+        if isinstance(dep, str):
+            match = re.match(r"^python\s*[=<>!~]*=?\s*([0-9][0-9.]*)", dep.strip())
+            if match and dep.strip().split("=")[0].strip().split(" ")[0] == "python":
+                return match.group(1).rstrip(".")
+    return None
+
+
+def read_conda_yaml(path: Path) -> dict[str, Any]:
+    conda = load_yaml_file(path, what="conda.yaml")
+    if "dependencies" in conda and not isinstance(conda["dependencies"], (list, type(None))):
+        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
+    if "channels" in conda and not isinstance(conda["channels"], (list, type(None))):
+        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=path)
+    return conda
+
+
+def _split_pip_lines(lines: list[str], base: Path, source: Path) -> tuple[list[str], list[str]]:
+    requirements, constraints = [], []
+    for line in lines:
+        text = line.strip()
+        include = re.match(r"^(-r|-c)\s+(\S+)$", text)
+        if include:
+            child = read_requirements_file(base / include.group(2))
+            if include.group(1) == "-r":
+                requirements += child.requirements
+                constraints += child.constraints
+            else:
+                constraints += child.requirements + child.constraints
+        else:
+            requirements.append(validate_requirement(text, source=source))
+    return requirements, constraints
+
+
+def read_model_env(model: ModelDir) -> ModelEnv:
+    """Read a model's environment the way MLflow does, from whichever files it has."""
+    conda_path = model.env_path("conda")
+    venv_path = model.env_path("virtualenv")
+    sources: dict[str, Path] = {}
+    conda: dict[str, Any] = {}
+    if conda_path is not None and conda_path.exists():
+        conda = read_conda_yaml(conda_path)
+        sources["conda"] = conda_path
+    elif conda_path is not None and "conda" in model.mlmodel.env_file_names():
+        raise ModelFormatError("conda.yaml named in MLmodel is missing", path=conda_path,
+                               hint="restore the file or re-save the model")
+
+    requirements: list[str] = []
+    constraints: list[str] = []
+    python_version: str | None = None
+    build_dependencies: list[str] = []
+    if venv_path is not None and venv_path.exists():
+        python_env = load_yaml_file(venv_path, what="python_env.yaml")
+        sources["virtualenv"] = venv_path
+        python_version = str(python_env.get("python") or "") or None
+        build = python_env.get("build_dependencies") or []
+        deps = python_env.get("dependencies") or []
+        if not isinstance(build, list) or not isinstance(deps, list):
+            raise ModelFormatError("malformed python_env.yaml: build_dependencies and dependencies must be lists",
+                                   path=venv_path)
+        build_dependencies = [validate_requirement(str(b), source=venv_path) for b in build]
+        requirements, constraints = _split_pip_lines([str(d) for d in deps], model.path, venv_path)
+    else:
+        req_path = model.file(REQUIREMENTS_FILE)
+        if req_path.exists():
+            parsed = read_requirements_file(req_path)
+            requirements, constraints = parsed.requirements, parsed.constraints
+            sources["requirements"] = req_path
+        elif conda:
+            requirements, constraints = _split_pip_lines(conda_pip_section(conda, path=conda_path), model.path,
+                                                         conda_path or model.path)
+        build_dependencies = ["pip", "setuptools", "wheel"]
+    if (model.path / REQUIREMENTS_FILE).exists():
+        sources.setdefault("requirements", model.path / REQUIREMENTS_FILE)
+
+    python_version = (python_version or conda_python_version(conda)
+                      or str((model.mlmodel.pyfunc_conf or {}).get("python_version") or "") or None)
+    if python_version is None:
+        raise ModelFormatError("cannot tell which Python this model needs: no python_env.yaml, no python in "
+                               "conda.yaml, no python_version in MLmodel", path=model.path)
+    if not conda:
+        conda = default_conda_env(python_version, requirements, constraints)
+    return ModelEnv(python_version=python_version, requirements=requirements, constraints=constraints,
+                    build_dependencies=build_dependencies, conda=conda, sources=sources)

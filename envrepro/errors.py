@@ -1,0 +1,39 @@
+"""Errors a user can cause. The CLI prints them as one line and exits with ``exit_code``."""
+
+from __future__ import annotations
+
+import os
+
+
+class EnvreproError(Exception):
+    """A problem the user can fix: names the file involved and how to fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None, hint: str | None = None):
+        self.message = message
+        self.path = os.fspath(path) if path is not None else None
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class ModelFormatError(EnvreproError):
+    """A model directory, MLmodel or env file is missing or malformed."""
+
+
+class RequirementError(EnvreproError):
+    """A requirement string or requirements file is invalid."""
+
+
+class FlavorError(EnvreproError):
+    """No flavor, or an unknown flavor, for a model or a Python object."""
+
+
+class EnvironmentBuildError(EnvreproError):
+    """An environment could not be created (unsatisfiable spec, missing interpreter, ...)."""

@@ -1,0 +1,86 @@
+"""The plugin contract. Flavors (built-in and third-party alike) implement these hooks.
+
+Plugins are modules registered under the ``envrepro`` entry-point group. Each hook is documented in
+``docs/plugins.md``; ``tests/test_hookspecs.py`` fails when a hook is left undocumented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+import pluggy
+
+PROJECT_NAME = "envrepro"
+ENTRY_POINT_GROUP = "envrepro"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class Predictor(Protocol):
+    """What a flavor's ``load`` returns: anything with ``predict(data)``."""
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a flavor's ``save`` writes into MLmodel.
+
+    ``flavor_conf`` becomes ``flavors.<name>``; ``pyfunc_conf`` is merged into ``flavors.python_function``
+    (``loader_module``, ``python_version`` and ``env`` are filled in by the core).
+    ``code_modules`` names Python modules that define the model's own classes (for static inference).
+    """
+
+    flavor_conf: dict[str, Any]
+    pyfunc_conf: dict[str, Any] = field(default_factory=dict)
+    code_modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A model flavor: how to recognise, save and load one kind of model.
+
+    name:
+        the key under ``flavors:`` in MLmodel (``sklearn``, ``pytorch``, ``python_function``...).
+    loader_module:
+        the module written as ``python_function.loader_module``; loading dispatches on it.
+    can_handle(obj) -> bool:
+        whether ``save_model`` may pick this flavor for ``obj`` when no ``flavor=`` is given.
+    default_requirements() -> list[str]:
+        pip requirements every model of this flavor needs, pinned to the versions installed now.
+    save(obj, path, options) -> SaveResult:
+        write the artifact into the model directory ``path``; ``options`` holds flavor-specific keyword
+        arguments given to ``save_model`` (e.g. ``serialization_format``, ``artifacts``).
+    load(path, flavor_conf) -> Predictor:
+        load the artifact back from ``path`` given the ``flavors.<name>`` entry of MLmodel.
+    priority:
+        higher wins when several flavors can handle the same object.
+    aliases:
+        other MLmodel flavor keys this flavor can load (e.g. ``python_function`` for pyfunc).
+    """
+
+    name: str
+    loader_module: str
+    can_handle: Callable[[Any], bool]
+    default_requirements: Callable[[], list[str]]
+    save: Callable[[Any, Path, Mapping[str, Any]], SaveResult]
+    load: Callable[[Path, Mapping[str, Any]], Predictor]
+    priority: int = 0
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+
+class EnvreproSpecs:
+    """Hook specifications for envrepro plugins."""
+
+    @hookspec
+    def envrepro_flavors(self) -> Iterable[Flavor]:
+        """Return (or yield) the :class:`Flavor` objects this plugin provides.
+
+        Called once when the plugin manager is built. A plugin may provide several flavors; two plugins
+        providing the same flavor name is an error reported by ``envrepro flavors``.
+        """
+        raise NotImplementedError

@@ -1,0 +1,111 @@
+"""``envrepro inspect``: what a model directory says about itself, and the problems found in it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .envfiles import conda_pip_section, read_model_env
+from .errors import EnvreproError
+from .model import PYFUNC, ModelDir
+from .plugins import flavors
+from .provenance import read_provenance
+from .requirements import normalized
+
+_ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
+_DEFAULTS_FAMILY = {"defaults", "main", "r", "msys2", "free", "pro", "anaconda"}
+
+
+@dataclass
+class Report:
+    path: str
+    flavors: list[str]
+    loader_module: str | None
+    saved_by: str
+    python_version: str
+    requirements: list[str]
+    constraints: list[str]
+    channels: list[str]
+    code_paths: list[str]
+    env_files: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+    why: dict[str, list[str]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _artifact_problems(model: ModelDir) -> list[str]:
+    problems = []
+    for name, conf in model.mlmodel.flavors.items():
+        for key in _ARTIFACT_KEYS:
+            value = conf.get(key)
+            if isinstance(value, str) and not (model.path / value).exists():
+                problems.append(f"flavor {name}: {key} {value!r} is missing from the model directory")
+    return problems
+
+
+def inspect_model(path: str | Path, *, why: bool = False) -> Report:
+    model = ModelDir.open(path)
+    env = read_model_env(model)
+    problems = _artifact_problems(model)
+    registered = flavors()
+    known = {n for n in registered} | {a for f, _ in registered.values() for a in f.aliases}
+    loadable = [n for n in model.mlmodel.flavors if n != PYFUNC and n in known]
+    loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
+    if PYFUNC not in model.mlmodel.flavors:
+        problems.append("no python_function flavor: this model cannot be served or predicted generically")
+    elif not loadable and not any(f.loader_module == loader for f, _ in registered.values()) \
+            and not str(loader).startswith("mlflow."):
+        problems.append(f"no registered flavor loads {loader!r}; install its plugin (see `envrepro flavors`)")
+    channels = env.channels
+    if "conda" in env.sources and not channels:
+        problems.append("conda.yaml has no channels: conda falls back to Anaconda's defaults "
+                        "(run `envrepro audit --fix`)")
+    bad = [c for c in channels if c.rstrip("/").split("/")[-1] in _DEFAULTS_FAMILY or "repo.anaconda.com" in c]
+    if bad:
+        problems.append(f"conda.yaml uses Anaconda channels {bad} (run `envrepro audit --fix`)")
+    if "conda" in env.sources and "requirements" in env.sources:
+        conda_pip = [line for line in conda_pip_section(env.conda) if not line.startswith(("-r", "-c"))]
+        if normalized(conda_pip) != normalized(env.requirements):
+            problems.append("requirements.txt and the pip section of conda.yaml disagree")
+    code = model.code_dir
+    code_paths = sorted(p.name for p in code.iterdir()) if code else []
+    saved_by = (f"envrepro {model.mlmodel.envrepro_version}" if model.mlmodel.envrepro_version
+                else f"MLflow {model.mlmodel.mlflow_version}" if model.mlmodel.mlflow_version else "unknown")
+    return Report(
+        path=str(model.path), flavors=list(model.mlmodel.flavors), loader_module=loader, saved_by=saved_by,
+        python_version=env.python_version, requirements=env.requirements, constraints=env.constraints,
+        channels=channels, code_paths=code_paths,
+        env_files={k: str(v.relative_to(model.path)) for k, v in env.sources.items()},
+        problems=problems, why=read_provenance(model.path) if why else None,
+    )
+
+
+def format_report(report: Report) -> str:
+    lines = [
+        f"model:        {report.path}",
+        f"saved by:     {report.saved_by}",
+        f"flavors:      {', '.join(report.flavors)}",
+        f"loader:       {report.loader_module}",
+        f"python:       {report.python_version}",
+        f"channels:     {', '.join(report.channels) or '(none)'}",
+        f"env files:    {', '.join(f'{k}={v}' for k, v in report.env_files.items())}",
+        f"code paths:   {', '.join(report.code_paths) or '(none)'}",
+        "requirements:",
+    ]
+    for req in report.requirements:
+        reasons = ""
+        if report.why is not None:
+            reasons = "  <- " + "; ".join(report.why.get(req, ["no record (saved without envrepro provenance)"]))
+        lines.append(f"  {req}{reasons}")
+    if report.constraints:
+        lines.append("constraints:")
+        lines.extend(f"  {c}" for c in report.constraints)
+    lines.append("problems:" if report.problems else "problems:     none")
+    lines.extend(f"  - {p}" for p in report.problems)
+    return "\n".join(lines)
+
+
+__all__ = ["EnvreproError", "Report", "format_report", "inspect_model"]

@@ -1,0 +1,1 @@
+"""envrepro's built-in flavor plugins. Registered through the ``envrepro`` entry-point group, like any plugin."""

@@ -1,0 +1,95 @@
+"""The pyfunc flavor: a user's ``envrepro.PythonModel`` subclass, with optional artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from envrepro.errors import EnvreproError, ModelFormatError
+from envrepro.hookspecs import Flavor, SaveResult, hookimpl
+from envrepro.model import PYFUNC
+from envrepro.pins import pin
+from envrepro.python_model import PythonModel, PythonModelContext
+
+MODEL_FILE = "python_model.pkl"
+ARTIFACTS_DIR = "artifacts"
+
+
+def can_handle(obj: Any) -> bool:
+    return isinstance(obj, PythonModel)
+
+
+def default_requirements() -> list[str]:
+    return [pin("cloudpickle")]
+
+
+def _copy_artifacts(artifacts: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    recorded = {}
+    for name, source in artifacts.items():
+        source_path = Path(os.fspath(source))
+        if not source_path.exists():
+            raise EnvreproError(f"artifact {name!r} not found", path=source_path)
+        target = path / ARTIFACTS_DIR / source_path.name
+        if target.exists():
+            raise EnvreproError(f"artifacts {name!r} and another entry share the name {source_path.name!r}",
+                                path=source_path, hint="rename one of them")
+        target.parent.mkdir(exist_ok=True)
+        if source_path.is_dir():
+            shutil.copytree(source_path, target)
+        else:
+            shutil.copy2(source_path, target)
+        recorded[name] = {"path": f"{ARTIFACTS_DIR}/{source_path.name}"}
+    return recorded
+
+
+def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
+    import cloudpickle
+
+    unknown = set(options) - {"artifacts", "model_config"}
+    if unknown:
+        raise EnvreproError(f"unknown option(s) for the pyfunc flavor: {', '.join(sorted(unknown))}",
+                            hint="the pyfunc flavor accepts artifacts={name: path} and model_config={...}")
+    if not isinstance(obj, PythonModel):
+        raise EnvreproError(f"the pyfunc flavor saves envrepro.PythonModel instances, not {type(obj).__name__}")
+    with open(path / MODEL_FILE, "wb") as fh:
+        cloudpickle.dump(obj, fh)
+    conf: dict[str, Any] = {"python_model": MODEL_FILE, "cloudpickle_version": cloudpickle.__version__}
+    artifacts = options.get("artifacts") or {}
+    if artifacts:
+        conf["artifacts"] = _copy_artifacts(artifacts, path)
+    if options.get("model_config"):
+        conf["model_config"] = dict(options["model_config"])
+    module = type(obj).__module__
+    return SaveResult(flavor_conf=conf, code_modules=(module,) if module != "__main__" else ())
+
+
+class _Predictor:
+    def __init__(self, model: PythonModel, context: PythonModelContext):
+        self.raw_model = model
+        self.context = context
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        return self.raw_model.predict(self.context, data, params=params)
+
+
+def load(path: Path, conf: Mapping[str, Any]) -> _Predictor:
+    import cloudpickle
+
+    artifact = path / str(conf.get("python_model") or MODEL_FILE)
+    if not artifact.exists():
+        raise ModelFormatError("model artifact is missing", path=artifact, hint="the model directory is incomplete")
+    with open(artifact, "rb") as fh:
+        model = cloudpickle.load(fh)
+    artifacts = {name: str(path / entry["path"]) for name, entry in (conf.get("artifacts") or {}).items()}
+    context = PythonModelContext(artifacts, conf.get("model_config"))
+    model.load_context(context)
+    return _Predictor(model, context)
+
+
+@hookimpl
+def envrepro_flavors():
+    yield Flavor(name=PYFUNC, loader_module=__name__, can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, load=load, priority=100,
+                 aliases=("pyfunc",), description="custom Python models (envrepro.PythonModel subclasses)")

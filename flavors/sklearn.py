@@ -1,0 +1,94 @@
+"""The sklearn flavor: any estimator with ``predict``, saved with pickle or cloudpickle."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+from envrepro.errors import EnvreproError, ModelFormatError
+from envrepro.hookspecs import Flavor, SaveResult, hookimpl
+from envrepro.pins import pin
+
+MODEL_FILE = "model.pkl"
+FORMATS = ("cloudpickle", "pickle")
+
+
+def can_handle(obj: Any) -> bool:
+    module = type(obj).__module__ or ""
+    if not callable(getattr(obj, "predict", None)):
+        return False
+    if module.startswith("sklearn."):
+        return True
+    try:  # an estimator defined elsewhere (a user's subclass, a Pipeline of them)
+        from sklearn.base import BaseEstimator
+    except ImportError:
+        return False
+    return isinstance(obj, BaseEstimator)
+
+
+def default_requirements() -> list[str]:
+    return [pin("scikit-learn"), pin("cloudpickle")]
+
+
+def _sklearn_version() -> str | None:
+    try:
+        import sklearn
+    except ImportError:
+        return None
+    return sklearn.__version__
+
+
+def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
+    unknown = set(options) - {"serialization_format"}
+    if unknown:
+        raise EnvreproError(f"unknown option(s) for the sklearn flavor: {', '.join(sorted(unknown))}",
+                            hint="the sklearn flavor accepts serialization_format='cloudpickle'|'pickle'")
+    fmt = options.get("serialization_format", "cloudpickle")
+    if fmt not in FORMATS:
+        raise EnvreproError(f"unknown serialization_format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    with open(path / MODEL_FILE, "wb") as fh:
+        if fmt == "cloudpickle":
+            import cloudpickle
+
+            cloudpickle.dump(obj, fh)
+        else:
+            pickle.dump(obj, fh)
+    # MLflow's keys, so MLflow can read these models too.
+    conf = {"pickled_model": MODEL_FILE, "sklearn_version": _sklearn_version(), "serialization_format": fmt,
+            "code": None}
+    return SaveResult(flavor_conf=conf, pyfunc_conf={"model_path": MODEL_FILE, "predict_fn": "predict"})
+
+
+class _Predictor:
+    def __init__(self, model: Any, predict_fn: str = "predict"):
+        self.raw_model = model
+        self._predict = getattr(model, predict_fn)
+
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        return self._predict(data)
+
+
+def load(path: Path, conf: Mapping[str, Any]) -> _Predictor:
+    artifact = path / str(conf.get("pickled_model") or MODEL_FILE)
+    fmt = conf.get("serialization_format", "cloudpickle")
+    if not artifact.exists():
+        raise ModelFormatError("model artifact is missing", path=artifact, hint="the model directory is incomplete")
+    try:
+        with open(artifact, "rb") as fh:
+            if fmt == "cloudpickle":
+                import cloudpickle
+
+                model = cloudpickle.load(fh)
+            else:
+                model = pickle.load(fh)
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise ModelFormatError(f"model artifact is corrupt: {exc}", path=artifact) from None
+    return _Predictor(model)
+
+
+@hookimpl
+def envrepro_flavors():
+    yield Flavor(name="sklearn", loader_module=__name__, can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, load=load, priority=10,
+                 description="scikit-learn estimators (anything with .predict), pickle or cloudpickle")
