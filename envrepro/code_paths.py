@@ -25,9 +25,9 @@ def copy_code_paths(code_paths: Sequence[str | os.PathLike], code_dir: Path) -> 
             raise EnvreproError("code_paths entry not found", path=source,
                                 hint="paths are relative to the current directory")
         name = source.resolve().name
-        if name in targets:
+        if name in targets or (code_dir / name).exists():
             raise EnvreproError(
-                f"code_paths entries {os.fspath(targets[name])!r} and {os.fspath(source)!r} would both be copied "
+                f"code_paths entries {os.fspath(targets.get(name, code_dir / name))!r} and {os.fspath(source)!r} would both be copied "
                 f"to code/{name}", path=source, hint="rename one of them or put them in one package directory",
             )
         targets[name] = source

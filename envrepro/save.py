@@ -114,10 +114,16 @@ def save_model(
         # MLmodel goes down before inference: the inference subprocess loads the staged model.
         (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
 
-        env, reasons = _build_env(tmp, chosen, result.code_modules, python_version, user_pip, user_extra,
-                                  conda_dict, pip_given=pip_requirements is not None,
-                                  has_input_example=input_example is not None,
-                                  code_paths=code_paths, infer_code_paths=infer_code_paths)
+        env, reasons, added_code = _build_env(tmp, chosen, result.code_modules, python_version, user_pip,
+                                              user_extra, conda_dict, pip_given=pip_requirements is not None,
+                                              has_input_example=input_example is not None,
+                                              code_paths=code_paths, infer_code_paths=infer_code_paths)
+        if added_code:
+            copy_code_paths(added_code, tmp / CODE_DIR)
+            pyfunc_conf["code"] = CODE_DIR
+            if chosen.name != PYFUNC:
+                mlmodel.flavors[chosen.name]["code"] = CODE_DIR
+            (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
         for name, text in render_env_files(env).items():
             if name == CONDA_FILE and conda_dict is not None:
                 text = _verbatim_conda(conda_env, text)
@@ -136,13 +142,14 @@ def _verbatim_conda(conda_env: Any, rendered: str) -> str:
 def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], python_version: str,
                user_pip: RequirementSet, user_extra: RequirementSet, conda_dict: dict[str, Any] | None, *,
                pip_given: bool, has_input_example: bool, code_paths: Sequence[Any] | None,
-               infer_code_paths: bool) -> tuple[ModelEnv, dict[str, list[str]]]:
+               infer_code_paths: bool) -> tuple[ModelEnv, dict[str, list[str]], list[Path]]:
     build = pinned_build_dependencies()
     if conda_dict is not None:
         pip_lines = conda_pip_section(conda_dict)
         requirements = [line for line in pip_lines if not line.strip().startswith(("-c ", "-r "))]
         reasons = {requirement_name(r) or r: ["conda_env (given by the user)"] for r in requirements}
-        return ModelEnv(python_version, requirements, [], build, conda_dict), reasons
+        return ModelEnv(python_version, requirements, [], build, conda_dict), reasons, []
+    added_code: list[Path] = []
     if pip_given:
         requirements, constraints = user_pip.requirements, user_pip.constraints
         reasons = {requirement_name(r) or r: ["pip_requirements (given by the user)"] for r in requirements}
@@ -154,10 +161,11 @@ def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], pyt
                                       infer_code_paths=infer_code_paths)
         for warning in inferred.warnings:
             log.warning(warning)
+        added_code = inferred.code_paths_to_add
         requirements = merge_requirements(inferred.requirements, user_extra.requirements)
         constraints = user_extra.constraints
         reasons = dict(inferred.reasons)
         for line in user_extra.requirements:
             reasons[requirement_name(line) or line] = ["extra_pip_requirements (given by the user)"]
     conda = default_conda_env(python_version, requirements, constraints)
-    return ModelEnv(python_version, requirements, constraints, build, conda), reasons
+    return ModelEnv(python_version, requirements, constraints, build, conda), reasons, added_code

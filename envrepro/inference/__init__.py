@@ -19,6 +19,8 @@ class Inferred:
     requirements: list[str]
     reasons: dict[str, list[str]] = field(default_factory=dict)  # canonical name -> why
     warnings: list[str] = field(default_factory=list)
+    # Local directories/files the model imports that code_paths missed; only with infer_code_paths=True.
+    code_paths_to_add: list[Path] = field(default_factory=list)
 
 
 def infer_requirements(model_dir: Path, flavor: Flavor, *, code_modules: Sequence[str] = (),
