@@ -54,7 +54,7 @@ def validate_requirement(line: str, *, source: str | os.PathLike | None = None) 
         Requirement(text)
     except InvalidRequirement as exc:
         raise RequirementError(
-            f"invalid requirement {text!r}: {exc}", path=source,
+            f"invalid requirement {text!r}: {str(exc).splitlines()[0]}", path=source,
             hint="use PEP 508 syntax, e.g. 'scikit-learn==1.5.2' or 'requests[socks]>=2'",
         ) from None
     return text
@@ -65,9 +65,9 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not buffer:
             start = number
-        line = raw.rstrip()
+        line = raw.strip() if buffer else raw.rstrip()
         if line.endswith("\\"):
-            buffer += line[:-1] + " "
+            buffer += line[:-1].rstrip() + " "
             continue
         yield start, buffer + line
         buffer = ""

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python: str = sys.executable,
+            check: bool | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    proc = subprocess.run([python, "-m", "envrepro.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def run_python(code: str, *, cwd: Path | None = None, python: str = sys.executable, timeout: float = 300,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([python, "-c", textwrap.dedent(code)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def iris_like():
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def sklearn_model(iris_like):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris_like
+    return LogisticRegression().fit(X, y)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_cache(monkeypatch):
+    from envrepro import plugins
+
+    plugins.reset()
+    yield
+    plugins.reset()

@@ -1,0 +1,174 @@
+"""envrepro inspect, and reading model directories written by MLflow (made by hand, in MLflow's format)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+import envrepro
+from tests.conftest import run_cli
+
+MLFLOW_2_MLMODEL = """\
+artifact_path: model
+flavors:
+  python_function:
+    env:
+      conda: conda.yaml
+      virtualenv: python_env.yaml
+    loader_module: mlflow.sklearn
+    model_path: model.pkl
+    predict_fn: predict
+    python_version: 3.10.13
+  sklearn:
+    code: null
+    pickled_model: model.pkl
+    serialization_format: cloudpickle
+    sklearn_version: 1.3.2
+mlflow_version: 2.9.2
+model_uuid: 8d7c1c5e0a3f4c2e9b1d6f0e2a4b6c8d
+run_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
+utc_time_created: '2024-01-05 10:11:12.131415'
+"""
+
+MLFLOW_1_MLMODEL = """\
+artifact_path: model
+flavors:
+  python_function:
+    data: model.pkl
+    env: conda.yaml
+    loader_module: mlflow.sklearn
+    python_version: 3.7.6
+  sklearn:
+    pickled_model: model.pkl
+    serialization_format: cloudpickle
+    sklearn_version: 0.23.2
+mlflow_version: 1.11.0
+run_id: abc
+utc_time_created: '2020-10-01 08:00:00.000000'
+"""
+
+MLFLOW_1_CONDA = """\
+channels:
+- defaults
+dependencies:
+- python=3.7.6
+- scikit-learn=0.23.2
+- pip
+- pip:
+  - mlflow
+  - cloudpickle==1.6.0
+name: mlflow-env
+"""
+
+
+def _mlflow2_model(root, sklearn_model=None):
+    path = root / "mlruns" / "0" / "run" / "artifacts" / "model"
+    path.mkdir(parents=True)
+    (path / "MLmodel").write_text(MLFLOW_2_MLMODEL)
+    (path / "conda.yaml").write_text(
+        "channels:\n- conda-forge\ndependencies:\n- python=3.10.13\n- pip<=23.3.1\n- pip:\n  - mlflow==2.9.2\n"
+        "  - cloudpickle==3.0.0\n  - scikit-learn==1.3.2\nname: mlflow-env\n")
+    (path / "python_env.yaml").write_text(
+        "python: 3.10.13\nbuild_dependencies:\n- pip==23.3.1\n- setuptools==68.2.2\n- wheel==0.41.2\n"
+        "dependencies:\n- -r requirements.txt\n")
+    (path / "requirements.txt").write_text("mlflow==2.9.2\ncloudpickle==3.0.0\nscikit-learn==1.3.2\n")
+    if sklearn_model is not None:
+        import cloudpickle
+
+        (path / "model.pkl").write_bytes(cloudpickle.dumps(sklearn_model))
+    else:
+        (path / "model.pkl").write_bytes(pickle.dumps({"placeholder": True}))
+    return path
+
+
+def test_inspect_mlflow2_model(tmp_path):
+    path = _mlflow2_model(tmp_path)
+    out = run_cli("inspect", "-m", str(path), "--json", check=True)
+    report = json.loads(out.stdout)
+    assert report["saved_by"] == "MLflow 2.9.2"
+    assert report["python_version"] == "3.10.13"
+    assert report["requirements"] == ["mlflow==2.9.2", "cloudpickle==3.0.0", "scikit-learn==1.3.2"]
+    assert report["channels"] == ["conda-forge"] and report["problems"] == []
+    assert report["loader_module"] == "mlflow.sklearn"
+
+
+def test_inspect_pre_118_model_with_env_string_and_no_requirements(tmp_path):
+    path = tmp_path / "old"
+    path.mkdir()
+    (path / "MLmodel").write_text(MLFLOW_1_MLMODEL)
+    (path / "conda.yaml").write_text(MLFLOW_1_CONDA)
+    (path / "model.pkl").write_bytes(b"x")
+    report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
+    assert report["python_version"] == "3.7.6"
+    assert report["requirements"] == ["mlflow", "cloudpickle==1.6.0"]
+    assert report["env_files"] == {"conda": "conda.yaml"}
+    assert any("Anaconda channels ['defaults']" in p for p in report["problems"])
+    text = run_cli("inspect", "-m", str(path), check=True).stdout
+    assert "saved by:     MLflow 1.11.0" in text and "python:       3.7.6" in text
+
+
+def test_mlflow_sklearn_model_loads_through_our_sklearn_flavor(tmp_path, sklearn_model, iris_like):
+    X, _ = iris_like
+    path = _mlflow2_model(tmp_path, sklearn_model)
+    loaded = envrepro.load_model(path, check_requirements=False)
+    assert loaded.flavor == "sklearn"
+    assert (loaded.predict(X) == sklearn_model.predict(X)).all()
+
+
+def test_inspect_why_and_problems(tmp_path, sklearn_model):
+    path = tmp_path / "model"
+    envrepro.save_model(sklearn_model, path, extra_pip_requirements=["requests==2.31.0"])
+    out = run_cli("inspect", "-m", str(path), "--why", check=True).stdout
+    assert "requests==2.31.0  <- extra_pip_requirements (given by the user)" in out
+    assert "problems:     none" in out
+    (path / "model.pkl").unlink()
+    (path / "requirements.txt").write_text("scikit-learn\n")
+    report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
+    assert any("pickled_model 'model.pkl' is missing" in p for p in report["problems"])
+    assert any("disagree" in p for p in report["problems"])
+
+
+@pytest.mark.parametrize("breakage, expected", [
+    (lambda p: (p / "MLmodel").write_text("flavors: [unclosed\n"), "MLmodel: malformed MLmodel at line"),
+    (lambda p: (p / "MLmodel").write_text("just a string\n"), "MLmodel: malformed MLmodel: expected a dict"),
+    (lambda p: (p / "MLmodel").write_text("flavors: {}\n"), "malformed MLmodel: no 'flavors' map"),
+    (lambda p: (p / "MLmodel").unlink(), "no MLmodel file in this directory"),
+    (lambda p: (p / "conda.yaml").write_text("channels: [a\n"), "conda.yaml: malformed conda.yaml at line"),
+    (lambda p: (p / "python_env.yaml").write_text("python: [\n"), "python_env.yaml: malformed python_env.yaml"),
+    (lambda p: (p / "requirements.txt").write_text("numpy\nbad req!!\n"), "requirements.txt:2: invalid requirement"),
+])
+def test_bad_input_is_one_clear_line_exit_2(tmp_path, sklearn_model, breakage, expected):
+    path = tmp_path / "model"
+    envrepro.save_model(sklearn_model, path)
+    breakage(path)
+    proc = run_cli("inspect", "-m", str(path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert expected in proc.stderr and str(path) in proc.stderr
+
+
+def test_missing_model_dir_and_unknown_flavor(tmp_path):
+    proc = run_cli("inspect", "-m", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "model directory not found" in proc.stderr
+    path = tmp_path / "odd"
+    path.mkdir()
+    (path / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: somewhere.else\n"
+                                  "    python_version: 3.11.7\n  tensorflow: {}\n")
+    report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
+    assert any("no registered flavor loads 'somewhere.else'" in p for p in report["problems"])
+    from envrepro.errors import FlavorError
+
+    with pytest.raises(FlavorError, match="no registered flavor can load this model"):
+        envrepro.load_model(path)
+
+
+def test_every_command_has_help():
+    from envrepro.cli import cli
+
+    assert run_cli("--help", check=True).stdout.startswith("Usage")
+    for name in cli.commands:
+        proc = run_cli(name, "--help", check=True)
+        assert "Usage" in proc.stdout, name

@@ -1,0 +1,125 @@
+"""The plugin system: entry points, disabling, listing, conflicts, and a real third-party plugin."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from envrepro import plugins
+from envrepro.errors import FlavorError
+from envrepro.hookspecs import Flavor, SaveResult, hookimpl
+from tests.conftest import ROOT, run_cli, run_python
+
+
+def test_builtins_come_from_entry_points():
+    listed = {p.name: p for p in plugins.list_plugins()}
+    assert {"sklearn", "pytorch", "pyfunc"} <= set(listed)
+    assert listed["sklearn"].module == "envrepro_flavors.sklearn" and listed["sklearn"].distribution == "envrepro"
+    assert set(plugins.flavors()) >= {"sklearn", "pytorch", "python_function"}
+
+
+def test_core_never_imports_a_flavor_module():
+    out = run_python("""
+        import sys, envrepro, envrepro.cli, envrepro.inspection, envrepro.save, envrepro.load
+        print([m for m in sys.modules if m.startswith("envrepro_flavors")])
+    """)
+    assert out.stdout.strip() == "[]"
+
+
+def test_disable_plugin_by_environment(monkeypatch):
+    monkeypatch.setenv(plugins.DISABLE_ENV_VAR, "sklearn, pytorch")
+    assert set(plugins.flavors()) == {"python_function"}
+    assert {p.name for p in plugins.list_plugins() if p.disabled} == {"sklearn", "pytorch"}
+    with pytest.raises(FlavorError, match="unknown flavor 'sklearn'"):
+        plugins.get_flavor("sklearn")
+
+
+def test_disabled_plugin_shown_by_cli():
+    import os
+
+    env = dict(os.environ, ENVREPRO_DISABLE_PLUGINS="pytorch")
+    out = run_cli("flavors", env=env, check=True)
+    assert "pytorch" not in out.stdout.split("(plugin")[0]
+    assert "plugin pytorch from envrepro is disabled" in out.stdout
+    data = json.loads(run_cli("flavors", "--json", check=True).stdout)
+    sk = next(r for r in data["flavors"] if r["flavor"] == "sklearn")
+    assert sk["plugin"] == "sklearn" and any(r.startswith("scikit-learn==") for r in sk["default_requirements"])
+
+
+class _Dup:
+    @hookimpl
+    def envrepro_flavors(self):
+        yield Flavor(name="sklearn", loader_module="x", can_handle=lambda o: False,
+                     default_requirements=list, save=lambda *a: SaveResult({}), load=lambda *a: None)
+
+
+class _Wrong:
+    @hookimpl
+    def envrepro_flavors(self):
+        return ["not a flavor"]
+
+
+def test_duplicate_flavor_names_are_reported():
+    pm = plugins.plugin_manager()
+    pm.register(_Dup(), name="dup")
+    try:
+        with pytest.raises(FlavorError, match="provided by both 'sklearn' and 'dup'"):
+            plugins.flavors()
+    finally:
+        pm.unregister(name="dup")
+
+
+def test_hook_returning_wrong_type_is_reported():
+    pm = plugins.plugin_manager()
+    pm.register(_Wrong(), name="wrong")
+    try:
+        with pytest.raises(FlavorError, match="expected envrepro.hookspecs.Flavor"):
+            plugins.flavors()
+    finally:
+        pm.unregister(name="wrong")
+
+
+def test_priority_picks_pyfunc_for_python_models():
+    import envrepro
+
+    class M(envrepro.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    assert plugins.flavor_for_object(M()).name == "python_function"
+
+
+@pytest.fixture(scope="module")
+def plugin_venv(tmp_path_factory) -> Path:
+    """A fresh venv that sees envrepro from the base interpreter and has the echo plugin pip-installed."""
+    root = tmp_path_factory.mktemp("plugin-venv")
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(root / "venv")
+    python = root / "venv" / "bin" / "python"
+    source = root / "plugin_dist"  # build from a copy: setuptools writes build/ and egg-info next to the source
+    shutil.copytree(ROOT / "tests" / "plugin_dist", source)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)], check=True,
+                   capture_output=True, cwd=root)
+    return python
+
+
+@pytest.mark.slow
+def test_third_party_plugin_listed_and_used(plugin_venv, tmp_path):
+    listing = run_cli("flavors", python=str(plugin_venv), check=True)
+    assert "echo" in listing.stdout and "envrepro-echo-flavor==0.1.0" in listing.stdout
+    assert "echo" not in run_cli("flavors", check=True).stdout  # the base interpreter does not have it
+    out = run_python(f"""
+        import envrepro
+        from envrepro_echo_flavor import EchoModel
+        envrepro.save_model(EchoModel(3), {str(tmp_path / 'model')!r})
+        print(envrepro.load_model({str(tmp_path / 'model')!r}).predict([1, 2]))
+    """, python=str(plugin_venv))
+    assert out.stdout.strip() == "[3, 6]"
+    mlmodel = (tmp_path / "model" / "MLmodel").read_text()
+    assert "loader_module: envrepro_echo_flavor" in mlmodel and "echo:" in mlmodel
+    assert "envrepro-echo-flavor==0.1.0" in (tmp_path / "model" / "requirements.txt").read_text()
