@@ -70,6 +70,30 @@ def inspect_cmd(model_path: str, as_json: bool, why: bool) -> None:
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_report(report))
 
 
+@cli.command("update-pip-requirements")
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.argument("operation", type=click.Choice(["add", "remove"]))
+@click.argument("requirements", nargs=-1, required=True)
+def update_pip_requirements_cmd(model_path: str, operation: str, requirements: tuple[str, ...]) -> None:
+    """Add or remove pip requirements of a saved model in place.
+
+    \b
+    envrepro update-pip-requirements -m my-model add "pandas==2.2.2" "pyarrow>=15"
+    envrepro update-pip-requirements -m my-model remove scikit-learn
+    """
+    from .mutate import update_pip_requirements
+
+    result = update_pip_requirements(model_path, operation, list(requirements))  # type: ignore[arg-type]
+    for change in result.changed:
+        click.echo(change)
+    for missing in result.not_found:
+        click.echo(f"{missing} is not in the model's requirements: nothing to remove", err=True)
+    if result.files:
+        click.echo(f"updated {', '.join(result.files)} in {model_path}")
+    elif not result.not_found:
+        click.echo("nothing to change")
+
+
 def main() -> None:
     cli(prog_name="envrepro")
 
