@@ -94,6 +94,100 @@ def update_pip_requirements_cmd(model_path: str, operation: str, requirements: t
         click.echo("nothing to change")
 
 
+def _env_options(func):
+    """Options shared by every command that builds a model's environment."""
+    options = [
+        click.option("--env-manager", type=click.Choice(["uv", "virtualenv", "conda", "local"]), default="uv",
+                     show_default=True, help="How to rebuild the model's environment."),
+        click.option("--pip-requirements-override", "overrides", multiple=True, metavar="REQ",
+                     help="Install REQ on top of the model's requirements (repeatable); the model is unchanged."),
+        click.option("--conda-exe", type=click.Path(), default=None,
+                     help="Use this conda/mamba/micromamba instead of the embedded engine (also ENVREPRO_CONDA_EXE)."),
+        click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
+                     help="Map a channel to a mirror URL or local path, e.g. conda-forge=file:///mirror (repeatable)."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress output."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> dict:
+    aliases = {}
+    for item in channel_aliases:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise EnvreproError(f"--channel-alias {item!r} must look like NAME=URL", hint="e.g. conda-forge=file:///srv/mirror")
+        aliases[name] = url
+    options: dict = {}
+    if conda_exe:
+        options["conda_exe"] = conda_exe
+    if aliases:
+        options["channel_alias"] = aliases
+    return options
+
+
+@cli.command("predict")
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-i", "--input", "input_path", required=True, help="Input file (JSON scoring payload or CSV); - for stdin.")
+@click.option("-o", "--output", "output_path", default=None, help="Write predictions here (default: stdout).")
+@click.option("-t", "--content-type", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@_env_options
+@click.pass_context
+def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None, content_type: str,
+                env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
+                channel_aliases: tuple[str, ...], quiet: bool) -> None:
+    """Predict on a file of inputs inside the model's own environment.
+
+    \b
+    The input uses MLflow's scoring format: {"dataframe_split": {...}}, {"dataframe_records": [...]},
+    {"instances": [...]} or {"inputs": ...} (optionally with "params"), or CSV with -t csv.
+    """
+    from .environments import create_env
+    from .predict import run_worker_predict
+
+    body = sys.stdin.buffer.read() if input_path == "-" else _read_input(input_path)
+    env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
+                     **_engine_options(conda_exe, channel_aliases))
+    verbose = ctx.find_root().params.get("verbose", False)
+    out = run_worker_predict(env.python, model_path, body, content_type, output_path, verbose=verbose,
+                             input_name="stdin" if input_path == "-" else input_path)
+    if not output_path:
+        sys.stdout.buffer.write(out)
+
+
+def _read_input(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise EnvreproError(f"cannot read input: {exc.strerror}", path=path) from None
+
+
+@cli.command("serve")
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-p", "--port", default=5000, show_default=True, type=int)
+@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--max-request-bytes", default=50 * 1024 * 1024, show_default=True, type=int,
+              help="Requests with a larger body get 413.")
+@_env_options
+@click.pass_context
+def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
+              env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
+              channel_aliases: tuple[str, ...], quiet: bool) -> None:
+    """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
+    from .predict import serve_command
+
+    command = serve_command(model_path, host=host, port=port, workers=workers, max_request_bytes=max_request_bytes,
+                            env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
+                            verbose=ctx.find_root().params.get("verbose", False),
+                            **_engine_options(conda_exe, channel_aliases))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)  # the server replaces this process: signals reach it directly
+
+
 def main() -> None:
     cli(prog_name="envrepro")
 

@@ -56,17 +56,29 @@ def atomic_write_files(files: dict[str | os.PathLike, str]) -> None:
 
 
 @contextlib.contextmanager
-def staging_dir(final: str | os.PathLike) -> Iterator[Path]:
+def staging_dir(final: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary directory next to ``final``; rename it to ``final`` when the block succeeds.
 
     On any error the temporary directory is removed, so ``final`` either does not exist or is complete.
+    With ``replace=False`` an existing ``final`` (e.g. built meanwhile by another process) is kept and
+    the new copy discarded.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield tmp
-        os.replace(tmp, final) if not final.exists() else _replace_dir(tmp, final)
+        if not final.exists():
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if replace or not final.exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        elif replace:
+            _replace_dir(tmp, final)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -80,12 +81,15 @@ def load_model(model_uri: str | os.PathLike, *, check_requirements: bool = True)
     if check_requirements:
         _warn_mismatches(model)
     add_code_dir_to_path(model.code_dir)
+    loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
+    from_mlflow = isinstance(loader, str) and loader.startswith("mlflow.")
+    if from_mlflow and importlib.util.find_spec("mlflow") is not None:
+        return _load_with_mlflow(model, loader)  # MLflow's own loader, installed by the model's requirements
     chosen = _choose_flavor(model)
     if chosen is not None:
         flavor, conf = chosen
         return PyFuncModel(flavor.load(model.path, conf), model, flavor.name)
-    loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
-    if isinstance(loader, str) and loader.startswith("mlflow."):
+    if from_mlflow:
         return _load_with_mlflow(model, loader)
     raise FlavorError(
         f"no registered flavor can load this model (flavors: {', '.join(model.mlmodel.flavors)}, "

@@ -1,0 +1,47 @@
+"""Reproduce a model's environment: pick the engine, build (or reuse) the environment, hand back its python."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .checks import Mismatch, requirement_mismatches
+from .envfiles import read_model_env
+from .errors import EnvreproError
+from .model import ModelDir
+from .requirements import coerce_requirements
+
+log = logging.getLogger(__name__)
+ENV_MANAGERS = ("uv", "virtualenv", "conda", "local")
+
+
+@dataclass
+class Environment:
+    prefix: Path
+    python: Path
+    manager: str
+    mismatches: list[Mismatch] = field(default_factory=list)  # only for the local manager
+
+
+def create_env(model_uri: str | Path, *, env_manager: str = "uv",
+               pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
+               **engine_options: object) -> Environment:
+    """Build (or reuse from the cache) the environment a model recorded, and return it."""
+    if env_manager not in ENV_MANAGERS:
+        raise EnvreproError(f"unknown env manager {env_manager!r}", hint=f"use one of {', '.join(ENV_MANAGERS)}")
+    model = ModelDir.open(model_uri)
+    env = read_model_env(model)
+    override = coerce_requirements(list(pip_requirements_override or []),
+                                   argument="--pip-requirements-override").requirements
+    if env_manager == "local":
+        mismatches = requirement_mismatches(env.requirements + override)
+        for mismatch in mismatches:
+            log.warning("local environment: %s", mismatch.describe())
+        return Environment(Path(sys.prefix), Path(sys.executable), "local", mismatches)
+    from .envs.build import build_model_env
+
+    prefix, python = build_model_env(model, env, env_manager, override, quiet=quiet, **engine_options)
+    return Environment(prefix, python, env_manager)
