@@ -1,0 +1,76 @@
+"""envrepro predict (CLI and API) with the local env manager; env-building managers are in tests/e2e."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import envrepro
+from envrepro.errors import EnvreproError
+from envrepro.predict import predict
+from tests.conftest import run_cli
+
+COLUMNS = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, sklearn_model, iris_like):
+    pd = pytest.importorskip("pandas")
+    X, _ = iris_like
+    path = tmp_path_factory.mktemp("predict") / "model"
+    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=COLUMNS))
+    return path
+
+
+def test_cli_json_csv_stdin_and_output_file(tmp_path, model_dir, sklearn_model, iris_like):
+    X, _ = iris_like
+    preds = sklearn_model.predict(X[:5]).tolist()
+    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": {"columns": COLUMNS, "data": X[:5].tolist()}}))
+    out = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.json"), "--env-manager", "local",
+                  check=True)
+    assert json.loads(out.stdout) == {"predictions": preds}
+    (tmp_path / "in.csv").write_text(",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in X[:5].tolist()))
+    out = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.csv"), "-t", "csv",
+                  "-o", str(tmp_path / "out.json"), "--env-manager", "local", check=True)
+    assert out.stdout == "" and json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
+
+
+@pytest.mark.parametrize("convert", ["dataframe", "ndarray", "list", "sparse"])
+def test_api_accepts_python_objects(model_dir, sklearn_model, iris_like, convert):
+    import pandas as pd
+
+    X, _ = iris_like
+    data = {"dataframe": lambda: pd.DataFrame(X[:4], columns=COLUMNS), "ndarray": lambda: X[:4],
+            "list": lambda: X[:4].tolist(),
+            "sparse": lambda: pytest.importorskip("scipy.sparse").csr_matrix(X[:4])}[convert]()
+    assert predict(model_dir, data, env_manager="local") == sklearn_model.predict(X[:4]).tolist()
+
+
+def test_bad_input_is_a_clear_error(tmp_path, model_dir):
+    (tmp_path / "bad.json").write_text("{oops")
+    proc = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "bad.json"), "--env-manager", "local")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'bad.json'}: malformed JSON" in proc.stderr
+    proc = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "missing.json"), "--env-manager", "local")
+    assert proc.returncode == 2 and "cannot read input" in proc.stderr
+    with pytest.raises(EnvreproError, match="cannot send input of type"):
+        predict(model_dir, object(), env_manager="local")
+    with pytest.raises(EnvreproError, match="unknown env manager"):
+        predict(model_dir, [[1, 2, 3, 4]], env_manager="docker")
+
+
+def test_missing_module_points_to_the_troubleshooting_flow(tmp_path):
+    class NeedsLib(envrepro.PythonModel):
+        def predict(self, context, model_input, params=None):
+            import not_installed_anywhere  # noqa: F401
+
+            return model_input
+
+    path = tmp_path / "model"
+    envrepro.save_model(NeedsLib(), path, pip_requirements=["cloudpickle"])
+    (tmp_path / "in.json").write_text('{"inputs": [1]}')
+    proc = run_cli("predict", "-m", str(path), "-i", str(tmp_path / "in.json"), "--env-manager", "local")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "No module named 'not_installed_anywhere'" in proc.stderr
+    assert "--pip-requirements-override" in proc.stderr and "update-pip-requirements" in proc.stderr
