@@ -74,3 +74,28 @@ def test_missing_module_points_to_the_troubleshooting_flow(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "No module named 'not_installed_anywhere'" in proc.stderr
     assert "--pip-requirements-override" in proc.stderr and "update-pip-requirements" in proc.stderr
+
+
+@pytest.mark.parametrize("breakage, expected", [
+    (lambda p: (p / "model.pkl").unlink(), "model.pkl: model artifact is missing"),
+    (lambda p: (p / "MLmodel").write_text((p / "MLmodel").read_text()
+                                          .replace("envrepro_flavors.sklearn", "acme_flavors.magic")
+                                          .replace("sklearn:", "magic:")),
+     "no registered flavor can load this model"),
+])
+def test_missing_artifact_and_unknown_flavor_exit_2(tmp_path, sklearn_model, breakage, expected):
+    path = tmp_path / "model"
+    envrepro.save_model(sklearn_model, path)
+    breakage(path)
+    (tmp_path / "in.json").write_text('{"inputs": [[1, 2, 3, 4]]}')
+    proc = run_cli("predict", "-m", str(path), "-i", str(tmp_path / "in.json"), "--env-manager", "local")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_extra_pip_requirements_from_a_file(tmp_path, sklearn_model):
+    (tmp_path / "extra.txt").write_text("requests==2.31.0\n-c cons.txt\n")
+    (tmp_path / "cons.txt").write_text("urllib3<3\n")
+    envrepro.save_model(sklearn_model, tmp_path / "model", extra_pip_requirements=str(tmp_path / "extra.txt"))
+    assert "requests==2.31.0" in (tmp_path / "model" / "requirements.txt").read_text().splitlines()
+    assert (tmp_path / "model" / "constraints.txt").read_text() == "urllib3<3\n"
