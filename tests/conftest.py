@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.fixtures_channel"]
+
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python: str = sys.executable,
             check: bool | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -49,6 +51,16 @@ def sklearn_model(iris_like):
 
     X, y = iris_like
     return LogisticRegression().fit(X, y)
+
+
+@pytest.fixture(autouse=True)
+def _envrepro_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One ENVREPRO_HOME (env cache, package cache, runtime dir) per session, never the user's."""
+    home = tmp_path_factory.getbasetemp() / "envrepro-home"
+    monkeypatch.setenv("ENVREPRO_HOME", str(home))
+    for name in ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 @pytest.fixture(autouse=True)

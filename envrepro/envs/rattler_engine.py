@@ -1,0 +1,259 @@
+"""Solve and install a conda environment with py-rattler (no conda binary needed), then its pip part."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Mapping, Sequence, TypeVar
+
+from ..errors import EnvironmentBuildError
+from .cache import envrepro_home
+from .conda_spec import CondaEnvSpec
+from .pip_install import install_requirements
+from .progress import Progress
+
+T = TypeVar("T")
+
+# What a machine of each platform is assumed to offer when solving for a platform other than this one
+# (conda-lock and pixi use similar floors). Detected for real on the current platform.
+DEFAULT_VIRTUAL_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "linux": (("__unix", "0"), ("__linux", "5.10"), ("__glibc", "2.28")),
+    "osx": (("__unix", "0"), ("__osx", "11.0")),
+    "win": (("__win", "0"),),
+}
+
+
+def _rattler() -> Any:
+    try:
+        import rattler
+    except ImportError:
+        raise EnvironmentBuildError(
+            "building conda environments needs py-rattler, which is not installed",
+            hint="pip install 'envrepro[conda]' (or py-rattler), or use an external conda with --conda-exe",
+        ) from None
+    return rattler
+
+
+def run_async(coro: Awaitable[T]) -> T:
+    """asyncio.run that also works when called from inside a running loop (e.g. Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def _subdir(rattler: Any) -> Any:
+    # py-rattler 0.28 renamed Platform to Subdir (Platform stays as a deprecated alias for now).
+    return getattr(rattler, "Subdir", None) or rattler.Platform
+
+
+def current_platform() -> str:
+    """This machine's conda subdir, e.g. ``linux-64``."""
+    return str(_subdir(_rattler()).current())
+
+
+def virtual_packages_for(platform: str | None) -> list[Any]:
+    """Detected virtual packages for this machine, assumed ones for another platform.
+
+    Detection honours conda's ``CONDA_OVERRIDE_GLIBC``/``CONDA_OVERRIDE_CUDA``/... variables.
+    """
+    rattler = _rattler()
+    here = current_platform()
+    if platform is None or platform == here:
+        overrides = rattler.VirtualPackageOverrides.from_env()
+        return list(rattler.VirtualPackage.detect(overrides))
+    family = platform.split("-", 1)[0]
+    if family not in DEFAULT_VIRTUAL_PACKAGES:
+        return []
+    build = getattr(rattler, "BuildString", str)("0")  # a plain str before py-rattler 0.28
+    return [rattler.GenericVirtualPackage(rattler.PackageName(name), rattler.Version(version), build)
+            for name, version in DEFAULT_VIRTUAL_PACKAGES[family]]
+
+
+def _gateway(rattler: Any, show_progress: bool) -> Any:
+    return rattler.Gateway(cache_dir=envrepro_home() / "repodata", show_progress=show_progress)
+
+
+def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | None = None,
+                     platform: str | None = None, virtual_packages: Sequence[Any] | None = None,
+                     quiet: bool = True) -> list[Any]:
+    """Solve ``spec``'s conda dependencies for ``platform`` (default: this one); returns RepoDataRecords."""
+    rattler = _rattler()
+    channels = [rattler.Channel(url) for url in spec.resolved_channels(channel_alias)]
+    specs = spec.resolved_specs(channel_alias)
+    target = platform or current_platform()
+    vpkgs = list(virtual_packages) if virtual_packages is not None else virtual_packages_for(target)
+    where = spec.source
+    from rattler.exceptions import (
+        FetchRepoDataError,
+        GatewayError,
+        InvalidChannelError,
+        InvalidMatchSpecError,
+        SolverError,
+    )
+    try:
+        return run_async(rattler.solve(
+            channels, specs, gateway=_gateway(rattler, show_progress=not quiet),
+            platforms=[target, "noarch"], virtual_packages=vpkgs,
+        ))
+    except SolverError as exc:
+        raise EnvironmentBuildError(
+            f"the conda dependencies cannot be solved for {target}: {_one_line(exc)}", path=where,
+            hint="relax the pins in conda.yaml, or add (or map with --channel-alias) a channel that has them",
+        ) from None
+    except (GatewayError, FetchRepoDataError) as exc:
+        raise EnvironmentBuildError(
+            f"cannot read a conda channel: {_one_line(exc)}", path=where,
+            hint="check the channel is reachable; for an air-gapped site map it to a mirror with "
+                 "--channel-alias NAME=URL_OR_PATH",
+        ) from None
+    except (InvalidChannelError, InvalidMatchSpecError) as exc:
+        raise EnvironmentBuildError(f"invalid conda.yaml content: {_one_line(exc)}", path=where) from None
+
+
+def install_records(records: Sequence[Any], prefix: str | os.PathLike, *, specs: Sequence[str] = (),
+                    platform: str | None = None, progress: Progress | None = None) -> None:
+    """Link solved records into ``prefix`` (created if needed), downloading into envrepro's package cache."""
+    rattler = _rattler()
+    progress = progress or Progress(quiet=True)
+    reporter = _InstallReporter(progress) if progress.enabled else None
+    kwargs: dict[str, Any] = {}
+    if platform is not None:
+        kwargs["platform"] = _subdir(rattler)(platform)
+    try:
+        run_async(rattler.install(
+            list(records), target_prefix=os.fspath(prefix), cache_dir=envrepro_home() / "pkgs",
+            show_progress=False, reporter=reporter, requested_specs=_requested_specs(rattler, specs), **kwargs,
+        ))
+    except Exception as exc:  # InstallerError, LinkError, TransactionError, IoError ...
+        raise EnvironmentBuildError(f"installing conda packages into {prefix} failed: {_one_line(exc)}",
+                                    hint="check the channel's packages are readable and the disk has space") from None
+    finally:
+        progress.finish()
+
+
+def _requested_specs(rattler: Any, specs: Sequence[str]) -> list[Any] | None:
+    # Recorded in conda-meta/*.json (what `conda list` shows as requested). py-rattler 0.28's wrapper passes
+    # this list to Rust unconverted, so hand it the native objects; skip it where that shape is unknown.
+    native = [getattr(rattler.MatchSpec(s), "_match_spec", None) for s in specs]
+    return native if specs and all(n is not None for n in native) else None
+
+
+def prefix_python(prefix: str | os.PathLike) -> Path:
+    """The interpreter of a conda prefix or venv."""
+    prefix = Path(prefix)
+    if sys.platform == "win32":
+        for candidate in (prefix / "python.exe", prefix / "Scripts" / "python.exe"):
+            if candidate.exists():
+                return candidate
+        return prefix / "python.exe"
+    return prefix / "bin" / "python"
+
+
+def install_pip_part(spec: CondaEnvSpec, prefix: str | os.PathLike, *, pip_override: Sequence[str] = (),
+                     quiet: bool = False) -> None:
+    """Install every ``pip:`` block of conda.yaml, then the overrides, with the prefix's own python."""
+    if not spec.pip_requirements and not pip_override:
+        return
+    python = prefix_python(prefix)
+    if not python.exists():
+        raise EnvironmentBuildError(
+            "conda.yaml has pip requirements but its environment has no python to install them with",
+            path=spec.source, hint="add 'python=X.Y' to the conda dependencies",
+        )
+    install_requirements(python, list(spec.pip_requirements), list(spec.pip_constraints), quiet=quiet,
+                         cwd=spec.base_dir)
+    if pip_override:  # given on the command line: relative paths are the user's, not the model's
+        install_requirements(python, list(pip_override), quiet=quiet, what="override requirements")
+
+
+def create_conda_prefix(spec: CondaEnvSpec, prefix: str | os.PathLike, *,
+                        channel_alias: Mapping[str, str] | None = None, platform: str | None = None,
+                        quiet: bool = False, pip_override: Sequence[str] = ()) -> None:
+    """Solve ``spec`` for this platform with rattler, install it into ``prefix``, then its pip part."""
+    progress = Progress(quiet=quiet)
+    channels = spec.resolved_channels(channel_alias)
+    progress.step(f"solving {len(spec.conda_specs)} conda specs from {', '.join(channels)}")
+    records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform, quiet=not progress.enabled)
+    progress.step(f"installing {len(records)} conda packages into {prefix}")
+    install_records(records, prefix, specs=spec.resolved_specs(channel_alias), platform=platform,
+                    progress=progress)
+    install_pip_part(spec, prefix, pip_override=pip_override, quiet=quiet)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " | ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+
+
+class _InstallReporter:
+    """Feeds rattler's install callbacks into a one-line status (download and link counters)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.total = 0
+        self.linked = 0
+        self.downloads = 0
+        self.downloaded = 0
+        self.names: dict[int, str] = {}
+
+    def on_transaction_start(self, total_operations: int) -> None:
+        self.total = total_operations
+
+    def on_transaction_operation_start(self, operation: int) -> None: ...
+
+    def on_populate_cache_start(self, operation: int, package_name: str) -> int:
+        self.names[operation] = package_name
+        return operation
+
+    def on_validate_start(self, cache_entry: int) -> int:
+        return cache_entry
+
+    def on_validate_complete(self, validate_idx: int) -> None: ...
+
+    def on_download_start(self, cache_entry: int) -> int:
+        self.downloads += 1
+        return cache_entry
+
+    def on_download_progress(self, download_idx: int, progress: int, total: int | None) -> None:
+        name = self.names.get(download_idx, "")
+        size = f"{progress / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{progress / 1e6:.1f} MB"
+        self.progress.status(f"downloading {name} {size}")
+
+    def on_download_completed(self, download_idx: int) -> None:
+        self.downloaded += 1
+        self.progress.status(f"downloaded {self.downloaded}/{self.downloads} packages", force=True)
+
+    def on_populate_cache_complete(self, cache_entry: int) -> None: ...
+
+    def on_unlink_start(self, operation: int, package_name: str) -> int:
+        return operation
+
+    def on_unlink_complete(self, index: int) -> None: ...
+
+    def on_link_start(self, operation: int, package_name: str) -> int:
+        self.names[operation] = package_name
+        return operation
+
+    def on_link_complete(self, index: int) -> None:
+        self.linked += 1
+        self.progress.status(f"linked [{self.linked}/{self.total}] {self.names.get(index, '')}", force=True)
+
+    def on_transaction_operation_complete(self, operation: int) -> None: ...
+
+    def on_transaction_complete(self) -> None:
+        self.progress.finish()
+
+    def on_post_link_start(self, package_name: str, script_path: str) -> int:
+        return 0
+
+    def on_post_link_complete(self, index: int, success: bool) -> None: ...
+
+    def on_pre_unlink_start(self, package_name: str, script_path: str) -> int:
+        return 0
+
+    def on_pre_unlink_complete(self, index: int, success: bool) -> None: ...

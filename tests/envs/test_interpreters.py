@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from envrepro.envs.interpreters import InterpreterVersionWarning, discover_interpreters, find_interpreter
+from envrepro.errors import EnvironmentBuildError
+
+PY = "%d.%d.%d" % sys.version_info[:3]
+
+
+def fake_python(directory: Path, name: str, version: str, implementation: str = "CPython") -> Path:
+    """An executable that answers envrepro's version probe like an interpreter of ``version`` would."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(f"#!/bin/sh\nprintf '%s' '{version} {implementation}'\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_python(bin_dir, "python3.98", "3.98.2")
+    fake_python(bin_dir, "python3.99", "3.99.4")
+    fake_python(bin_dir / "pypy", "python3.99", "3.99.7", "PyPy")
+    fake_python(tmp_path / "other", "python", "3.99.1")
+    fake_python(bin_dir, "python3.99-config", "9.9.9")  # not an interpreter name: ignored
+    return tmp_path
+
+
+def test_exact_version_of_the_running_interpreter():
+    found = find_interpreter(PY)
+    assert found.version == PY and found.exact
+    assert os.access(found.path, os.X_OK)
+
+
+def test_exact_match_wins_over_search_order(fakes):
+    found = find_interpreter("3.99.1", search=[fakes / "bin", fakes / "other"])
+    assert found.path == fakes / "other" / "python" and found.exact
+
+
+def test_same_minor_version_with_a_warning_naming_the_fix(fakes):
+    with pytest.warns(InterpreterVersionWarning, match=r"Python 3\.99\.0 not found; using 3\.99\.4.*uv python install"):
+        found = find_interpreter("3.99.0", search=[fakes / "bin", fakes / "bin" / "pypy"])
+    # CPython preferred over a PyPy of a higher patch release
+    assert (found.version, found.implementation, found.exact) == ("3.99.4", "CPython", False)
+
+
+def test_minor_only_request_takes_the_highest_patch_silently(fakes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = find_interpreter("3.99", search=[fakes / "bin", fakes / "other"])
+    assert found.version == "3.99.4" and found.exact
+
+
+def test_no_match_lists_what_was_found_and_how_to_get_it(fakes):
+    with pytest.raises(EnvironmentBuildError) as info:
+        find_interpreter("3.97.3", search=[fakes / "bin", fakes / "other"])
+    message = str(info.value)
+    assert "no Python 3.97.3 found" in message
+    assert f"3.98.2 ({fakes / 'bin' / 'python3.98'})" in message and "3.99.1" in message
+    assert "uv python install 3.97.3" in message and "pyenv install 3.97.3" in message
+    assert "9.9.9" not in message
+
+
+def test_search_environment_variable_is_searched_first(fakes, monkeypatch):
+    monkeypatch.setenv("ENVREPRO_PYTHON_SEARCH", os.pathsep.join([str(fakes / "other"), str(fakes / "bin")]))
+    found = discover_interpreters()
+    assert [i.version for i in found[:3]] == ["3.99.1", "3.98.2", "3.99.4"]
+    assert any(i.version == PY for i in found)  # the running interpreter is still there
+
+
+def test_real_pyenv_versions_are_discovered():
+    pyenv_versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    installed = sorted(p.name for p in pyenv_versions.glob("3.*") if (p / "bin").is_dir())
+    if len(installed) < 2:
+        pytest.skip("needs at least two pyenv-installed Pythons")
+    found = {i.version for i in discover_interpreters()}
+    assert set(installed) <= found
+    other = next(v for v in installed if v != PY)
+    assert find_interpreter(other).version == other
+
+
+def test_invalid_version_is_rejected():
+    with pytest.raises(EnvironmentBuildError, match="invalid Python version"):
+        find_interpreter("latest")
