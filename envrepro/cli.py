@@ -113,18 +113,80 @@ def _env_options(func):
 
 
 def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> dict:
-    aliases = {}
-    for item in channel_aliases:
-        name, sep, url = item.partition("=")
-        if not sep or not name or not url:
-            raise EnvreproError(f"--channel-alias {item!r} must look like NAME=URL", hint="e.g. conda-forge=file:///srv/mirror")
-        aliases[name] = url
+    from .envs.conda_spec import parse_channel_alias
+
     options: dict = {}
     if conda_exe:
         options["conda_exe"] = conda_exe
-    if aliases:
-        options["channel_alias"] = aliases
+    if channel_aliases:
+        options["channel_alias"] = parse_channel_alias(channel_aliases)
     return options
+
+
+@cli.group("env")
+def env_group() -> None:
+    """Create and manage the cached environments of models."""
+
+
+@env_group.command("create")
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("--from-lock/--no-lock", "from_lock", default=None,
+              help="Install exactly the model's lock file (default: when one is present, for --env-manager conda).")
+@_env_options
+def env_create_cmd(model_path: str, from_lock: bool | None, env_manager: str, overrides: tuple[str, ...],
+                   conda_exe: str | None, channel_aliases: tuple[str, ...], quiet: bool) -> None:
+    """Build (or reuse) the model's environment and print its prefix."""
+    from .environments import create_env
+
+    options = _engine_options(conda_exe, channel_aliases)
+    if from_lock is not None:
+        options["from_lock"] = from_lock
+    env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
+                     **options)
+    for mismatch in env.mismatches:
+        click.echo(f"mismatch: {mismatch}", err=True)
+    click.echo(str(env.prefix))
+    if env.mismatches and any(m.severity == "error" for m in env.mismatches):
+        sys.exit(1)
+
+
+@env_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def env_list_cmd(as_json: bool) -> None:
+    """List cached environments, most recently used first."""
+    from .envs.cache import EnvCache
+
+    rows = [{"key": e.key, "path": str(e.path), "ready": e.ready, "idle_days": e.idle_days,
+             "manager": e.meta.get("manager"), "model": e.meta.get("model")} for e in EnvCache().list()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'KEY':<22} {'MANAGER':<10} {'IDLE':>7}  MODEL")
+    for row in rows:
+        idle = f"{row['idle_days']:.1f}d" if row["idle_days"] is not None else "partial"
+        click.echo(f"{row['key']:<22} {row['manager'] or '?':<10} {idle:>7}  {row['model'] or '?'}")
+
+
+@env_group.command("rm")
+@click.argument("key_or_prefix")
+@click.option("--force", is_flag=True, help="Remove even while something runs in it.")
+def env_rm_cmd(key_or_prefix: str, force: bool) -> None:
+    """Remove one cached environment (by key or prefix path)."""
+    from .envs.cache import EnvCache
+
+    click.echo(f"removed {EnvCache().remove(key_or_prefix, force=force)}")
+
+
+@env_group.command("prune")
+@click.option("--days", default=30.0, show_default=True, type=float, help="Remove environments unused this long.")
+def env_prune_cmd(days: float) -> None:
+    """Remove environments unused for N days (and half-built leftovers)."""
+    from .envs.cache import EnvCache
+
+    removed = EnvCache().prune(days)
+    for env in removed:
+        click.echo(f"removed {env.path}")
+    click.echo(f"{len(removed)} environment(s) removed")
 
 
 @cli.command("predict")
@@ -186,6 +248,11 @@ def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
+
+
+from .cli_audit import audit  # noqa: E402  (a command defined in its own module)
+
+cli.add_command(audit)
 
 
 def main() -> None:

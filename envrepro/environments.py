@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .checks import Mismatch, requirement_mismatches
+from .envs.local_engine import Mismatch, check_environment
 from .envfiles import read_model_env
 from .errors import EnvreproError
 from .model import ModelDir
@@ -24,6 +24,7 @@ class Environment:
     python: Path
     manager: str
     mismatches: list[Mismatch] = field(default_factory=list)  # only for the local manager
+    cache_key: str | None = None  # None for the local manager
 
 
 def create_env(model_uri: str | Path, *, env_manager: str = "uv",
@@ -37,11 +38,12 @@ def create_env(model_uri: str | Path, *, env_manager: str = "uv",
     override = coerce_requirements(list(pip_requirements_override or []),
                                    argument="--pip-requirements-override").requirements
     if env_manager == "local":
-        mismatches = requirement_mismatches(env.requirements + override)
+        mismatches = check_environment(env.requirements + override, env.constraints,
+                                       python_version=env.python_version)
         for mismatch in mismatches:
-            log.warning("local environment: %s", mismatch.describe())
+            log.warning("local environment: %s", mismatch)
         return Environment(Path(sys.prefix), Path(sys.executable), "local", mismatches)
     from .envs.build import build_model_env
 
-    prefix, python = build_model_env(model, env, env_manager, override, quiet=quiet, **engine_options)
-    return Environment(prefix, python, env_manager)
+    built = build_model_env(model, env, env_manager, override, quiet=quiet, **engine_options)  # type: ignore[arg-type]
+    return Environment(built.prefix, built.python, env_manager, cache_key=built.key)

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .checks import requirement_mismatches
 from .code_paths import add_code_dir_to_path
 from .errors import FlavorError, ModelFormatError
 from .hookspecs import Flavor, Predictor
@@ -64,16 +63,17 @@ def _warn_mismatches(model: ModelDir) -> None:
         return
     _warned.add(key)
     from .envfiles import read_model_env
+    from .envs.local_engine import check_environment
 
     try:
         requirements = read_model_env(model).requirements
     except ModelFormatError:
-        return
-    mismatches = requirement_mismatches(requirements)
+        return  # the same error surfaces, with its file named, from whatever reads the env next
+    mismatches = check_environment(requirements)
     if mismatches:
         log.warning("%s: the current environment does not match the model's recorded requirements: %s. "
                     "Use `envrepro predict --env-manager uv` to run it in its own environment.",
-                    model.path, "; ".join(m.describe() for m in mismatches))
+                    model.path, "; ".join(str(m) for m in mismatches))
 
 
 def load_model(model_uri: str | os.PathLike, *, check_requirements: bool = True) -> PyFuncModel:
