@@ -21,6 +21,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EnvreproError as exc:
             click.echo(f"envrepro: error: {exc.format()}", err=True)
+            if "rattler" in sys.modules:
+                # py-rattler's runtime threads can still hold requests after a failed solve; interpreter
+                # finalization then aborts (SIGABRT). Nothing is left to clean up: leave immediately.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
             sys.exit(exc.exit_code)
 
 
