@@ -1,17 +1,41 @@
-"""Dependency inference: which pip requirements a saved model needs.
+"""Dependency inference: which pip requirements a saved model needs, and why.
 
-This first version returns the flavor's default requirements; the full inference (subprocess load +
-predict on the input example, static reading of the model's code) lives in this package.
+requirements = flavor defaults
+             ∪ distributions of the modules imported while the staged model is loaded and run on its
+               input example in a clean subprocess (``capture``)
+             ∪ distributions of the imports found by reading the model's own code (``static``)
+             ∪ the input example's own library (pandas for a DataFrame, numpy for an ndarray)
+then pruned to top-level distributions with the extras they need (``deps``) and pinned to the installed
+versions (``envrepro.pins``). Module names map to distributions through installed metadata (``mapping``).
+Local modules imported from outside ``code/`` fail the save unless ``infer_code_paths`` (``code_coverage``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ..hookspecs import Flavor
+from ..model import CODE_DIR, MLmodel
+from ..pins import pin
 from ..requirements import requirement_name
+from .attribution import optional_distributions
+from .capture import Capture, CapturedModule, RunningCapture
+from .code_coverage import check_code_paths, find_uncovered
+from .deps import prune
+from .mapping import ModuleResolver
+from .static import StaticImport, scan_code_dir, scan_reachable
+
+log = logging.getLogger(__name__)
+
+_EXAMPLE_LIBRARIES = {"dataframe": ("pandas", "input_example is a pandas DataFrame"),
+                      "ndarray": ("numpy", "input_example is a numpy array")}
+_MAX_NAMES = 4
+TIMEOUT_ENV_VAR = "ENVREPRO_INFERENCE_TIMEOUT"  # seconds for the load + predict subprocess (default 120)
 
 
 @dataclass
@@ -23,9 +47,151 @@ class Inferred:
     code_paths_to_add: list[Path] = field(default_factory=list)
 
 
+@dataclass
+class _Evidence:
+    """Why each distribution was found, before pruning."""
+
+    load: dict[str, list[str]] = field(default_factory=dict)
+    predict: dict[str, list[str]] = field(default_factory=dict)
+    static: dict[str, list[str]] = field(default_factory=dict)
+    example: dict[str, str] = field(default_factory=dict)
+    editable: set[str] = field(default_factory=set)
+
+    def names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for source in (self.load, self.predict, self.static, self.example):
+            seen.update(dict.fromkeys(source))
+        return list(seen)
+
+
+def _short(modules: list[str]) -> str:
+    unique = sorted(set(modules), key=lambda m: (m.count("."), m))
+    shown = ", ".join(unique[:_MAX_NAMES])
+    return shown + (f" (+{len(unique) - _MAX_NAMES} more)" if len(unique) > _MAX_NAMES else "")
+
+
+def _reasons_for(name: str, evidence: _Evidence) -> list[str]:
+    reasons = []
+    if name in evidence.load:
+        reasons.append(f"imported while loading the model: {_short(evidence.load[name])}")
+    if name in evidence.predict:
+        reasons.append(f"imported by predict on input_example: {_short(evidence.predict[name])}")
+    if name in evidence.static:
+        reasons.append(f"imported in the model's code (read statically): {_short(evidence.static[name])}")
+    if name in evidence.example:
+        reasons.append(evidence.example[name])
+    return reasons
+
+
+def _static_imports(code_dir_imports: list[StaticImport], code_modules: Sequence[str],
+                    capture: Capture) -> list[StaticImport]:
+    found = list(code_dir_imports)
+    for module_name in code_modules:
+        module = sys.modules.get(module_name)
+        file = getattr(module, "__file__", None)
+        if not file or not str(file).endswith(".py"):
+            continue
+        qualname = capture.model_class[1] if capture.model_class and capture.model_class[0] == module_name else None
+        found.extend(scan_reachable(Path(file), qualname, getattr(module, "__package__", None) or None))
+    return found
+
+
+def _relative_to(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve().parent))
+    except ValueError:
+        return Path(path).name
+
+
 def infer_requirements(model_dir: Path, flavor: Flavor, *, code_modules: Sequence[str] = (),
                        has_input_example: bool = False, code_paths: Sequence[object] = (),
                        infer_code_paths: bool = False, timeout: float = 120.0) -> Inferred:
+    model_dir = Path(model_dir)
+    timeout = float(os.environ.get(TIMEOUT_ENV_VAR) or timeout)
+    running = RunningCapture(model_dir, predict=has_input_example, timeout=timeout)
+    # While the child loads the model: defaults, the metadata index and the code/ scan (2+ cores overlap).
     defaults = flavor.default_requirements()
-    reasons = {requirement_name(line) or line: [f"default of flavor {flavor.name}"] for line in defaults}
-    return Inferred(requirements=list(defaults), reasons=reasons)
+    default_names = [requirement_name(line) or line for line in defaults]
+    reasons: dict[str, list[str]] = {name: [f"default of flavor {flavor.name}"] for name in default_names}
+    warnings: list[str] = []
+    resolver = ModuleResolver()
+    resolver.top_level  # noqa: B018 - build the index now
+    code_dir_imports = scan_code_dir(model_dir / CODE_DIR)
+    evidence = _Evidence()
+    capture = running.wait()
+    local: list[tuple[str, str]] = []
+    by_dist: dict[str, list[CapturedModule]] = {}
+    for module in capture.modules:
+        resolution = resolver.resolve(module.name, module.file)
+        if resolution.kind == "dist" and resolution.distribution:
+            by_dist.setdefault(resolution.distribution, []).append(module)
+            if resolution.editable:
+                evidence.editable.add(resolution.distribution)
+        elif resolution.kind == "local" and module.file:
+            local.append((module.name, module.file))
+    optional = optional_distributions(by_dist, capture.first_sites, resolver)
+    for dist, modules in by_dist.items():
+        if dist in optional:
+            log.debug("not listing %s: only a library's optional import (except ImportError) loaded it", dist)
+            continue
+        for module in modules:
+            target = evidence.predict if module.stage == "predict" else evidence.load
+            target.setdefault(dist, []).append(module.name)
+    if capture.error:
+        what = {"load": "load the model", "predict": "predict on input_example",
+                "timeout": "load and predict", "setup": "start"}.get(capture.failed_stage or "", "load the model")
+        warnings.append(f"envrepro could not {what} in a clean subprocess ({capture.error}); the requirements "
+                        f"fall back to the defaults of flavor {flavor.name} plus what reading the model's code "
+                        f"finds: check them, or pass pip_requirements/extra_pip_requirements")
+
+    for found in _static_imports(code_dir_imports, code_modules, capture):
+        resolution = resolver.resolve(found.module)
+        if resolution.kind == "dist" and resolution.distribution:
+            where = f"{_relative_to(found.file, model_dir / CODE_DIR)}:{found.line} ({found.module})"
+            evidence.static.setdefault(resolution.distribution, []).append(where)
+            if resolution.editable:
+                evidence.editable.add(resolution.distribution)
+
+    if has_input_example:
+        info = MLmodel.load(model_dir / "MLmodel").saved_input_example_info or {}
+        library = _EXAMPLE_LIBRARIES.get(str(info.get("type")))
+        if library and resolver.distribution(library[0]) is not None:
+            evidence.example[library[0]] = library[1]
+
+    uncovered = find_uncovered(local, model_dir / CODE_DIR, code_paths)
+    code_paths_to_add: list[Path] = []
+    if uncovered and infer_code_paths:
+        code_paths_to_add = [item.entry for item in uncovered]
+    else:
+        check_code_paths(uncovered, code_paths)
+
+    pruned = prune(resolver.distribution, default_names + evidence.names(), protected=default_names)
+    requirements: list[str] = []
+    for line, name in zip(defaults, default_names):
+        extras = tuple(sorted(pruned.extras.get(name, ())))
+        requirements.append(pin(name, extras=extras) if extras else line)
+    inferred = sorted(n for n in pruned.kept if n not in default_names)
+    for name in inferred:
+        requirements.append(pin(name, extras=tuple(sorted(pruned.extras.get(name, ())))))
+        reasons[name] = _reasons_for(name, evidence)
+    for name in default_names:
+        reasons[name] = reasons[name] + _reasons_for(name, evidence)
+    for dropped, bringer in pruned.dropped.items():
+        why = _reasons_for(dropped, evidence)
+        if bringer in reasons and why:
+            if dropped in pruned.via_extra:
+                extra = pruned.via_extra[dropped][1]
+                reasons[bringer].append(f"extra [{extra}] kept: it provides {dropped}, which the model needs "
+                                        f"({'; '.join(why)})")
+            else:
+                reasons[bringer].append(f"brings {dropped} as a dependency ({'; '.join(why)})")
+    for name in sorted(evidence.editable & set(pruned.kept)):
+        dist = resolver.distribution(name)
+        from .mapping import editable_root
+
+        root = editable_root(dist) if dist is not None else None
+        warnings.append(f"{name} is installed in editable/development mode (from {root}): the pinned "
+                        f"requirement {pin(name)} is not installable elsewhere unless that version is published; "
+                        f"publish it, or add it to code_paths, or pass pip_requirements with a path or URL")
+    return Inferred(requirements=requirements, reasons=reasons, warnings=warnings,
+                    code_paths_to_add=code_paths_to_add)

@@ -1,0 +1,3 @@
+from .dates import year_of
+
+__all__ = ["year_of"]

@@ -1,0 +1,5 @@
+from dateutil import parser
+
+
+def year_of(text):
+    return parser.parse(text).year

@@ -1,0 +1,153 @@
+"""predict and serve *inside* reproduced environments: sklearn, pyfunc with code_paths, an MLflow-format model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sklearn
+
+import envrepro
+from envrepro.pins import pin
+from tests.conftest import run_cli
+from tests.serving.helpers import start_server, stop_server
+
+pytestmark = pytest.mark.slow
+COLUMNS = list("abcd")
+MLFLOW_SKINNY = "mlflow-skinny==3.17.2"
+
+
+@pytest.fixture(scope="module")
+def served_sklearn(tmp_path_factory, sklearn_model, iris_like):
+    pd = pytest.importorskip("pandas")
+    X, _ = iris_like
+    path = tmp_path_factory.mktemp("served") / "sk"
+    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=COLUMNS),
+                        extra_pip_requirements=[pin("pandas")])
+    server = start_server(path, "--env-manager", "uv", "-q")
+    yield server, path
+    stop_server(server)
+
+
+def test_sklearn_served_from_its_uv_env(served_sklearn, sklearn_model, iris_like):
+    server, _ = served_sklearn
+    X, _ = iris_like
+    preds = sklearn_model.predict(X[:3]).tolist()
+    split = {"dataframe_split": {"columns": COLUMNS, "data": X[:3].tolist()}}
+    records = {"dataframe_records": [dict(zip(COLUMNS, r)) for r in X[:3].tolist()]}
+    for payload in (split, records, {"instances": X[:3].tolist()}, {"inputs": X[:3].tolist()}):
+        assert server.invoke(payload) == (200, {"predictions": preds})
+    csv = "a,b,c,d\n" + "\n".join(",".join(map(repr, r)) for r in X[:3].tolist())
+    assert server.invoke(csv, "text/csv") == (200, {"predictions": preds})
+    for bad, status in (("{", 400), ({"inputs": [[1]], "instances": [[1]]}, 400), ({}, 400),
+                        ({"dataframe_split": {"columns": ["x"], "data": [[1]]}}, 400)):
+        code, body = server.invoke(bad)
+        assert code == status and set(body) == {"error_code", "message"}
+    assert server.invoke("x", "application/xml")[0] == 400
+    assert server.invoke({"inputs": X[:1].tolist()}) == (200, {"predictions": preds[:1]})
+
+
+def test_predict_warm_env_matches(served_sklearn, sklearn_model, iris_like, tmp_path):
+    _, path = served_sklearn
+    X, _ = iris_like
+    (tmp_path / "in.json").write_text(json.dumps({"inputs": X[:5].tolist()}))
+    out = run_cli("predict", "-m", str(path), "-i", str(tmp_path / "in.json"), "-q", check=True)
+    assert json.loads(out.stdout) == {"predictions": sklearn_model.predict(X[:5]).tolist()}
+
+
+PINNED_MODEL = '''
+import envrepro
+
+class Versions(envrepro.PythonModel):
+    def predict(self, context, model_input, params=None):
+        import packaging, yaml
+        from helper_mod import tag
+        return [tag(packaging.__version__), tag(yaml.__version__)]
+'''
+
+
+def test_envrepro_never_changes_what_the_model_pins(tmp_path):
+    """The worker reaches the env without installing into it, and the model's own pins win at run time."""
+    (tmp_path / "versions_model.py").write_text(PINNED_MODEL)
+    (tmp_path / "helper_mod.py").write_text("def tag(v):\n    return 'v' + v\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import versions_model
+
+        path = tmp_path / "model"
+        envrepro.save_model(versions_model.Versions(), path, pip_requirements=[
+            pin("cloudpickle"), "packaging==23.2", "pyyaml==6.0.1"],
+            code_paths=[str(tmp_path / "versions_model.py"), str(tmp_path / "helper_mod.py")])
+    finally:
+        sys.path.remove(str(tmp_path))
+    (tmp_path / "in.json").write_text('{"inputs": [1]}')
+    out = run_cli("predict", "-m", str(path), "-i", str(tmp_path / "in.json"), "-q", check=True)
+    assert json.loads(out.stdout) == {"predictions": ["v23.2", "v6.0.1"]}
+    prefix = Path(run_cli("env", "create", "-m", str(path), "-q", check=True).stdout.strip())
+    listed = subprocess.run(["uv", "pip", "list", "--python", str(prefix / "bin" / "python"), "--format", "json"],
+                            capture_output=True, text=True, check=True)
+    installed = {d["name"].lower(): d["version"] for d in json.loads(listed.stdout)}
+    assert installed["packaging"] == "23.2" and installed["pyyaml"] == "6.0.1"
+    assert not {"envrepro", "pluggy", "click", "ruamel-yaml", "py-rattler", "conda-lock"} & set(installed)
+
+
+def _write_mlflow_model(path: Path, model) -> None:
+    """An MLflow 3 sklearn model, in MLflow's exact layout, without needing MLflow in the test process."""
+    import cloudpickle
+    import numpy
+
+    path.mkdir(parents=True)
+    (path / "model.pkl").write_bytes(cloudpickle.dumps(model))
+    py = sys.version.split()[0]
+    reqs = [MLFLOW_SKINNY, pin("cloudpickle"), f"numpy=={numpy.__version__}", pin("pandas"),
+            f"scikit-learn=={sklearn.__version__}"]
+    (path / "MLmodel").write_text(f"""\
+artifact_path: model
+flavors:
+  python_function:
+    env:
+      conda: conda.yaml
+      virtualenv: python_env.yaml
+    loader_module: mlflow.sklearn
+    model_path: model.pkl
+    predict_fn: predict
+    python_version: {py}
+  sklearn:
+    code: null
+    pickled_model: model.pkl
+    serialization_format: cloudpickle
+    sklearn_version: {sklearn.__version__}
+mlflow_version: 3.17.2
+model_size_bytes: 900
+model_uuid: 4b5e3f0b9c1d4e2f8a7b6c5d4e3f2a1b
+utc_time_created: '2026-11-01 10:00:00.000000'
+""")
+    (path / "requirements.txt").write_text("\n".join(reqs) + "\n")
+    (path / "python_env.yaml").write_text(f"python: {py}\nbuild_dependencies:\n- pip\n- setuptools\n- wheel\n"
+                                          "dependencies:\n- -r requirements.txt\n")
+    (path / "conda.yaml").write_text(f"channels:\n- conda-forge\ndependencies:\n- python={py}\n- pip\n- pip:\n"
+                                     + "".join(f"  - {r}\n" for r in reqs) + "name: mlflow-env\n")
+
+
+def test_mlflow_model_served_through_mlflows_own_loader(tmp_path, sklearn_model, iris_like):
+    X, _ = iris_like
+    path = tmp_path / "mlflow-model"
+    _write_mlflow_model(path, sklearn_model)
+    server = start_server(path, "--env-manager", "uv", "-q")
+    try:
+        preds = sklearn_model.predict(X[:4]).tolist()
+        assert server.invoke({"inputs": X[:4].tolist()}) == (200, {"predictions": preds})
+        assert server.invoke({"dataframe_split": {"columns": [0, 1, 2, 3], "data": X[:4].tolist()}})[0] == 200
+        assert server.invoke("{bad")[0] == 400
+    finally:
+        stop_server(server)
+    prefix = Path(run_cli("env", "create", "-m", str(path), "-q", check=True).stdout.strip())
+    code = ("import sys; sys.path.append(sys.argv[1]); from envrepro.load import load_model; "
+            f"m = load_model({str(path)!r}, check_requirements=False); print(type(m.unwrap()).__module__)")
+    runtime = next((Path(__import__("os").environ["ENVREPRO_HOME"]) / "runtime").iterdir())
+    out = subprocess.run([str(prefix / "bin" / "python"), "-I", "-c", code, str(runtime)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip().startswith("mlflow.")
