@@ -1,0 +1,88 @@
+"""Warm `envrepro predict` vs `mlflow models predict --env-manager uv` on the same model, in one run.
+
+Usage: python benchmarks/predict/run.py [--repeat 3]
+Runs from benchmarks/_work/mlflow-venv (MLflow and envrepro side by side). MLflow rebuilds its environment
+on every call; envrepro builds it once (the cold build is reported separately) and reuses it.
+Rows: envrepro on the model it saved itself, and envrepro on MLflow's own model directory (whose
+environment includes MLflow, loaded through MLflow's pyfunc loader). Outputs must match MLflow's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import WORK, mlflow_venv, timed  # noqa: E402
+
+SAVE_MODELS = Path(__file__).resolve().parents[1] / "serve" / "run.py"
+INPUT = {"dataframe_split": {"columns": list("abcd"), "data": [[0.1, -0.2, 0.3, 0.4], [-1.0, -1.0, 0.5, 0.5],
+                                                                 [2.0, 0.1, 0.0, 1.0]]}}
+
+
+def predictions(stdout: str) -> list:
+    """The predictions from a command's stdout (MLflow prints log lines around its JSON)."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{") and "predictions" in line:
+            return json.loads(line)["predictions"]
+    raise ValueError(f"no predictions in output: {stdout[-500:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    python = mlflow_venv()
+    mlflow_model, envrepro_model = WORK / "serve-model", WORK / "serve-model-envrepro"
+    if not (envrepro_model / "MLmodel").exists():
+        subprocess.run([sys.executable, str(SAVE_MODELS), "--seconds", "0"], check=False)  # creates both
+    bindir = python.parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+           "ENVREPRO_HOME": str(WORK / "envrepro-home")}
+    input_path = WORK / "predict-input.json"
+    input_path.write_text(json.dumps(INPUT))
+
+    mlflow_cmd = [str(bindir / "mlflow"), "models", "predict", "-m", str(mlflow_model), "-i", str(input_path),
+                  "-t", "json", "--env-manager", "uv"]
+    mlflow_times, mlflow_out = [], None
+    for _ in range(args.repeat):
+        seconds, proc = timed(mlflow_cmd, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"mlflow models predict failed:\n{proc.stderr[-2000:]}")
+        mlflow_times.append(seconds)
+        mlflow_out = predictions(proc.stdout)
+
+    rows = {}
+    for name, model in (("envrepro", envrepro_model), ("envrepro/mlflow-model", mlflow_model)):
+        cold, proc = timed([str(bindir / "envrepro"), "env", "create", "-m", str(model), "-q"], env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"envrepro env create failed:\n{proc.stderr[-2000:]}")
+        cmd = [str(bindir / "envrepro"), "predict", "-m", str(model), "-i", str(input_path), "-q"]
+        warm, out = [], None
+        for _ in range(args.repeat):
+            seconds, proc = timed(cmd, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"envrepro predict failed:\n{proc.stderr[-2000:]}")
+            warm.append(seconds)
+            out = predictions(proc.stdout)
+        rows[name] = (cold, warm, out)
+
+    mlflow_median = statistics.median(mlflow_times)
+    print(f"mlflow models predict --env-manager uv: median {mlflow_median:.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in mlflow_times)}), predictions {mlflow_out}")
+    for name, (cold, warm, out) in rows.items():
+        median = statistics.median(warm)
+        print(f"{name}: cold env create {cold:.2f} s; warm predict median {median:.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in warm)}); {mlflow_median / median:.1f}x faster than MLflow; "
+              f"same output: {out == mlflow_out}")
+
+
+if __name__ == "__main__":
+    main()
