@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from .audit import DEFAULT_CHANNEL, audit_paths, check_target_channel, exit_code_after_fix, fix_report
-from .audit.report import render_fixes, render_json, render_notes, render_table
 from .errors import EnvreproError
+
+DEFAULT_CHANNEL = "conda-forge"  # kept equal to envrepro.audit.DEFAULT_CHANNEL (tests/audit checks it)
 
 
 @click.command("audit")
@@ -26,6 +26,10 @@ def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None,
     Exit code: 0 clean, 1 something flagged (or left unfixed), 2 unreadable input (reported; the scan
     goes on). Nothing from a model is ever imported or unpickled.
     """
+    # Imported here so other commands do not pay for the audit's parser at start-up.
+    from .audit import audit_paths, check_target_channel, exit_code_after_fix, fix_report
+    from .audit.report import render_fixes, render_json, render_notes, render_table
+
     if channel is not None and not (fix or dry_run):
         raise click.UsageError("--channel only applies with --fix")
     fixing = fix or dry_run  # --dry-run alone previews the fix

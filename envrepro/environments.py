@@ -6,13 +6,15 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .envs.local_engine import Mismatch, check_environment
 from .envfiles import read_model_env
 from .errors import EnvreproError
 from .model import ModelDir
 from .requirements import coerce_requirements
+
+if TYPE_CHECKING:
+    from .envs.local_engine import Mismatch
 
 log = logging.getLogger(__name__)
 ENV_MANAGERS = ("uv", "virtualenv", "conda", "local")
@@ -23,7 +25,7 @@ class Environment:
     prefix: Path
     python: Path
     manager: str
-    mismatches: list[Mismatch] = field(default_factory=list)  # only for the local manager
+    mismatches: list["Mismatch"] = field(default_factory=list)  # only for the local manager
     cache_key: str | None = None  # None for the local manager
 
 
@@ -38,6 +40,8 @@ def create_env(model_uri: str | Path, *, env_manager: str = "uv",
     override = coerce_requirements(list(pip_requirements_override or []),
                                    argument="--pip-requirements-override").requirements
     if env_manager == "local":
+        from .envs.local_engine import check_environment
+
         mismatches = check_environment(env.requirements + override, env.constraints,
                                        python_version=env.python_version)
         for mismatch in mismatches:

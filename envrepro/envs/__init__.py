@@ -7,22 +7,47 @@ See docs/environments.md for the design (cache layout, locking, local test chann
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .cache import CachedEnv, EnvCache, envrepro_home
-from .conda_spec import CondaEnvSpec, MultiplePipBlocksWarning, parse_channel_alias, parse_conda_env, resolve_channel
-from .external_conda import CONDA_EXE_ENV, create_conda_prefix_external, resolve_conda_exe
-from .interpreters import Interpreter, InterpreterVersionWarning, discover_interpreters, find_interpreter
-from .local_engine import Mismatch, check_environment
-from .pip_install import install_requirements
-from .rattler_engine import create_conda_prefix, prefix_python, solve_conda_spec
-from .venv_engine import create_venv, default_venv_tool, venv_cache_fields, venv_python
+# Names are imported on first use: the warm path of `env create` must not pay for the conda engine.
+_LAZY = {
+    "CachedEnv": ".cache", "EnvCache": ".cache",
+    "CondaEnvSpec": ".conda_spec", "MultiplePipBlocksWarning": ".conda_spec", "parse_channel_alias": ".conda_spec",
+    "parse_conda_env": ".conda_spec", "resolve_channel": ".conda_spec",
+    "CONDA_EXE_ENV": ".external_conda", "create_conda_prefix_external": ".external_conda",
+    "resolve_conda_exe": ".external_conda",
+    "Interpreter": ".interpreters", "InterpreterVersionWarning": ".interpreters",
+    "discover_interpreters": ".interpreters", "find_interpreter": ".interpreters",
+    "Mismatch": ".local_engine", "check_environment": ".local_engine",
+    "install_requirements": ".pip_install",
+    "create_conda_prefix": ".rattler_engine", "prefix_python": ".rattler_engine", "solve_conda_spec": ".rattler_engine",
+    "create_venv": ".venv_engine", "default_venv_tool": ".venv_engine", "venv_cache_fields": ".venv_engine",
+    "venv_python": ".venv_engine",
+    "envrepro_home": "..home",
+}
+
+if TYPE_CHECKING:
+    from .conda_spec import CondaEnvSpec
 
 
-def create_conda_env(spec: CondaEnvSpec, prefix: str | os.PathLike, *,
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'envrepro.envs' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def create_conda_env(spec: "CondaEnvSpec", prefix: str | os.PathLike, *,
                      channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
                      platform: str | None = None, pip_override: Sequence[str] = (), quiet: bool = False) -> None:
     """Build ``spec`` at ``prefix``: external conda when asked (argument or ENVREPRO_CONDA_EXE), else rattler."""
+    from .external_conda import create_conda_prefix_external, resolve_conda_exe
+    from .rattler_engine import create_conda_prefix
+
     exe = resolve_conda_exe(conda_exe)
     if exe is not None:
         create_conda_prefix_external(spec, prefix, conda_exe=exe, channel_alias=channel_alias, quiet=quiet,

@@ -11,9 +11,6 @@ from ..envfiles import ModelEnv
 from ..model import ModelDir
 from ..requirements import normalized, requirement_name
 from .cache import EnvCache
-from .conda_spec import parse_conda_env
-from .external_conda import resolve_conda_exe
-from .rattler_engine import prefix_python
 from .venv_engine import create_venv, venv_cache_fields, venv_python
 
 
@@ -40,6 +37,10 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         lock = _lock_to_use(model, from_lock)
         if lock is not None:
             return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
+        from .conda_spec import parse_conda_env
+        from .external_conda import resolve_conda_exe
+        from .rattler_engine import prefix_python
+
         conda_path = env.sources.get("conda")
         spec = parse_conda_env(conda_path) if conda_path else parse_conda_env(env.conda, base_dir=model.path)
         exe = resolve_conda_exe(conda_exe)
@@ -98,6 +99,7 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
 
     from ..lock.install import install_from_lock
     from .pip_install import install_requirements
+    from .rattler_engine import prefix_python
 
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     key = cache.key_for({"engine": "conda-lock", "lock_sha256": digest, "pip_override": normalized(override)})
