@@ -113,6 +113,9 @@ def _env_options(func):
                      help="Map a channel to a mirror URL or local path, e.g. conda-forge=file:///mirror (repeatable)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
+    if func.__name__ in ("predict_cmd", "serve_cmd"):
+        options.append(click.option("--env-prefix", type=click.Path(), default=None,
+                                    help="Run in an environment built earlier at this path (no build)."))
     for option in reversed(options):
         func = option(func)
     return func
@@ -138,15 +141,20 @@ def env_group() -> None:
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
 @click.option("--from-lock/--no-lock", "from_lock", default=None,
               help="Install exactly the model's lock file (default: when one is present, for --env-manager conda).")
+@click.option("--prefix", type=click.Path(), default=None,
+              help="Build at this path instead of the cache (must not exist or be empty), e.g. in a Dockerfile.")
 @_env_options
-def env_create_cmd(model_path: str, from_lock: bool | None, env_manager: str, overrides: tuple[str, ...],
-                   conda_exe: str | None, channel_aliases: tuple[str, ...], quiet: bool) -> None:
+def env_create_cmd(model_path: str, from_lock: bool | None, prefix: str | None, env_manager: str,
+                   overrides: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
+                   quiet: bool) -> None:
     """Build (or reuse) the model's environment and print its prefix."""
     from .environments import create_env
 
     options = _engine_options(conda_exe, channel_aliases)
     if from_lock is not None:
         options["from_lock"] = from_lock
+    if prefix is not None:
+        options["prefix"] = prefix
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                      **options)
     for mismatch in env.mismatches:
@@ -204,7 +212,7 @@ def env_prune_cmd(days: float) -> None:
 @click.pass_context
 def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None, content_type: str,
                 env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
-                channel_aliases: tuple[str, ...], quiet: bool) -> None:
+                channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Predict on a file of inputs inside the model's own environment.
 
     \b
@@ -216,7 +224,7 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
 
     body = sys.stdin.buffer.read() if input_path == "-" else _read_input(input_path)
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                     **_engine_options(conda_exe, channel_aliases))
+                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases))
     verbose = ctx.find_root().params.get("verbose", False)
     out = run_worker_predict(env.python, model_path, body, content_type, output_path, verbose=verbose,
                              input_name="stdin" if input_path == "-" else input_path)
@@ -243,13 +251,13 @@ def _read_input(path: str) -> bytes:
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
               env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
-              channel_aliases: tuple[str, ...], quiet: bool) -> None:
+              channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command
 
     command = serve_command(model_path, host=host, port=port, workers=workers, max_request_bytes=max_request_bytes,
                             env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                            verbose=ctx.find_root().params.get("verbose", False),
+                            verbose=ctx.find_root().params.get("verbose", False), env_prefix=env_prefix,
                             **_engine_options(conda_exe, channel_aliases))
     sys.stdout.flush()
     sys.stderr.flush()
@@ -258,7 +266,10 @@ def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers
 
 from .cli_audit import audit  # noqa: E402  (a command defined in its own module)
 
+from .cli_lock import lock_cmd  # noqa: E402
+
 cli.add_command(audit)
+cli.add_command(lock_cmd)
 
 
 def main() -> None:

@@ -29,10 +29,27 @@ class Environment:
     cache_key: str | None = None  # None for the local manager
 
 
+def existing_env(prefix: str | Path) -> Environment:
+    """An environment built earlier at ``prefix`` (``--env-prefix``), e.g. baked into a container image."""
+    prefix = Path(prefix)
+    python = prefix / "bin" / "python"
+    if not python.exists():
+        raise EnvreproError("no bin/python in the given environment prefix", path=prefix,
+                            hint="build one with `envrepro env create -m MODEL --prefix PATH`")
+    return Environment(prefix, python, "prefix")
+
+
 def create_env(model_uri: str | Path, *, env_manager: str = "uv",
                pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
-               **engine_options: object) -> Environment:
-    """Build (or reuse from the cache) the environment a model recorded, and return it."""
+               env_prefix: str | Path | None = None, **engine_options: object) -> Environment:
+    """Build (or reuse from the cache) the environment a model recorded, and return it.
+
+    ``prefix=PATH`` (an engine option) builds at PATH instead of the cache; ``env_prefix=PATH`` uses an
+    environment built there earlier and builds nothing.
+    """
+    if env_prefix is not None:
+        ModelDir.open(model_uri)  # still fail clearly on a bad model path
+        return existing_env(env_prefix)
     if env_manager not in ENV_MANAGERS:
         raise EnvreproError(f"unknown env manager {env_manager!r}", hint=f"use one of {', '.join(ENV_MANAGERS)}")
     model = ModelDir.open(model_uri)

@@ -26,17 +26,50 @@ def _model_relative(lines: Sequence[str]) -> bool:
     return any(requirement_name(line) is None for line in lines)
 
 
+class _FixedPrefix:
+    """Stands in for the cache when the user names the prefix (``env create --prefix``): build there, once."""
+
+    def __init__(self, prefix: Path):
+        self.prefix = prefix
+
+    @staticmethod
+    def key_for(fields: Mapping[str, Any]) -> str:
+        return EnvCache.key_for(fields)
+
+    def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any]) -> Path:
+        import shutil
+
+        from ..errors import EnvironmentBuildError
+
+        if self.prefix.exists() and any(self.prefix.iterdir()):
+            raise EnvironmentBuildError("the target prefix already exists and is not empty", path=self.prefix,
+                                        hint="choose a new directory or remove it first")
+        if self.prefix.exists():
+            self.prefix.rmdir()
+        self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            builder(self.prefix)
+        except BaseException:
+            shutil.rmtree(self.prefix, ignore_errors=True)  # never leave a half-built prefix behind
+            raise
+        return self.prefix
+
+
 def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequence[str], *, quiet: bool = False,
                     conda_exe: str | os.PathLike | None = None, channel_alias: Mapping[str, str] | None = None,
-                    from_lock: bool | None = None, cache: EnvCache | None = None) -> BuiltEnv:
-    """Build (or find in the cache) the environment ``env`` of ``model`` with ``manager``."""
-    cache = cache or EnvCache()
+                    from_lock: bool | None = None, cache: EnvCache | None = None,
+                    prefix: str | os.PathLike | None = None) -> BuiltEnv:
+    """Build (or find in the cache) the environment ``env`` of ``model`` with ``manager``.
+
+    With ``prefix`` the environment is built at that path instead of the cache (e.g. in a Dockerfile).
+    """
+    cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
                             "pip_override": list(override)}
+    lock = _lock_to_use(model, manager, from_lock)
+    if lock is not None:
+        return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
     if manager == "conda":
-        lock = _lock_to_use(model, from_lock)
-        if lock is not None:
-            return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
         from .conda_spec import parse_conda_env
         from .external_conda import resolve_conda_exe
         from .rattler_engine import prefix_python
@@ -76,24 +109,40 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     return BuiltEnv(prefix, venv_python(prefix), key)
 
 
-def _lock_to_use(model: ModelDir, from_lock: bool | None) -> Path | None:
-    """The model's lock file when asked (--from-lock) or, by default, when one is present."""
+def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path | None:
+    """The model's lock file: always with --from-lock; by default when it is current and fits the manager.
+
+    A conda lock fits the conda manager, a pip-only lock (``envrepro lock --pip-only``) fits uv/virtualenv.
+    A lock that no longer matches the env files is an error with --from-lock and ignored (with a warning)
+    otherwise, so a model edited after locking never silently gets its old environment.
+    """
+    import logging
+
+    from ..errors import EnvironmentBuildError
+    from ..lock import check_lock, find_lock, read_lockfile
+
     if from_lock is False:
         return None
-    try:
-        from ..lock import find_lock
-    except ImportError:  # locking not available in this build
-        find_lock = None
-    lock = find_lock(model.path) if find_lock is not None else None
-    if from_lock and lock is None:
-        from ..errors import EnvironmentBuildError
-
-        raise EnvironmentBuildError("--from-lock given but the model has no lock file", path=model.path,
-                                    hint="create one with `envrepro lock -m MODEL`")
+    lock = find_lock(model.path)
+    if lock is None:
+        if from_lock:
+            raise EnvironmentBuildError("--from-lock given but the model has no lock file", path=model.path,
+                                        hint="create one with `envrepro lock -m MODEL`")
+        return None
+    if not from_lock:
+        kind = read_lockfile(lock).metadata.custom.get("envrepro.kind", "conda")
+        if (kind == "conda") != (manager == "conda"):
+            return None
+    status = check_lock(model.path, lock)
+    if not status.ok:
+        if from_lock:
+            raise EnvironmentBuildError(status.describe(), hint="re-lock with `envrepro lock -m MODEL`")
+        logging.getLogger(__name__).warning("ignoring the lock: %s", status.describe())
+        return None
     return lock
 
 
-def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache: EnvCache,
+def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache: EnvCache | _FixedPrefix,
                      meta: dict[str, Any], *, quiet: bool) -> BuiltEnv:
     import hashlib
 
@@ -101,8 +150,12 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
     from .pip_install import install_requirements
     from .rattler_engine import prefix_python
 
+    import platform
+    import sys
+
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    key = cache.key_for({"engine": "conda-lock", "lock_sha256": digest, "pip_override": normalized(override)})
+    key = cache.key_for({"engine": "lock", "lock_sha256": digest, "platform": f"{sys.platform}-{platform.machine()}",
+                         "pip_override": normalized(override)})
     meta = {**meta, "lock": str(lock)}
 
     def build(prefix: Path) -> None:

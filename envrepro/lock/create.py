@@ -1,0 +1,123 @@
+"""``lock_model``: solve a model's environment for several platforms and write conda-lock.yml."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from .. import __version__
+from ..envs.conda_spec import resolve_channel
+from ..envs.external_conda import resolve_conda_exe
+from ..envs.progress import Progress
+from ..errors import EnvironmentBuildError, EnvreproError
+from ..model import ModelDir
+from . import virtual
+from .check import KIND_KEY, PYTHON_KEY, VPKG_KEY
+from .inputs import Kind, LockInput, read_lock_input
+from .locate import record_lock
+from .lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, now_utc, write_lockfile
+from .pip_lock import lock_pip
+from .solve import solve_platform, solve_with_conda_lock
+
+DEFAULT_PLATFORMS = ("linux-64", "osx-arm64", "win-64")
+# Per-phase wall time of the last lock_model call in this process (read by benchmarks/lock/).
+LAST_TIMINGS: dict[str, float] = {}
+
+
+def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), output: str | os.PathLike | None = None,
+               *, channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
+               quiet: bool = False, virtual_packages: Iterable[str] = (), pip_only: bool = False,
+               record: bool = True) -> Path:
+    """Lock ``model_path``'s environment for ``platforms`` (default linux-64, osx-arm64, win-64).
+
+    Writes ``output`` (default ``<model>/conda-lock.yml``) in conda-lock's v1 format and records it in
+    MLmodel. ``virtual_packages`` are ``[PLATFORM:]__NAME=VERSION`` overrides of the assumed defaults.
+    ``pip_only`` locks python_env.yaml/requirements.txt (what the uv and virtualenv managers build) instead
+    of conda.yaml. ``conda_exe`` makes conda-lock (with that binary) solve instead of the embedded engine.
+    """
+    model = ModelDir.open(model_path)
+    platforms = list(dict.fromkeys(platforms or DEFAULT_PLATFORMS))
+    kind: Kind = "pip" if pip_only else "conda"
+    spec = read_lock_input(model, kind)
+    overrides = virtual.parse_overrides(virtual_packages)
+    vpkgs = {p: virtual.virtual_packages_for(p, overrides) for p in platforms}
+    out = Path(output) if output is not None else model.path / DEFAULT_LOCK_NAME
+    progress = Progress(quiet=quiet)
+    LAST_TIMINGS.clear()
+
+    packages: list[LockedPackage] = []
+    conda_exe = resolve_conda_exe(conda_exe) if kind == "conda" else None  # also ENVREPRO_CONDA_EXE
+    if conda_exe is not None:
+        assert spec.conda is not None
+        progress.step(f"locking with conda-lock ({conda_exe}) for {', '.join(platforms)}")
+        packages = _timed("conda-lock", lambda: solve_with_conda_lock(
+            spec.conda, platforms, conda_exe, channel_alias=channel_alias, virtual_packages=vpkgs, quiet=quiet))
+    else:
+        for platform in platforms:
+            packages += _lock_platform(spec, platform, vpkgs[platform], channel_alias, progress)
+
+    custom = {KIND_KEY: kind, "envrepro.version": __version__,
+              "envrepro.solver": "conda-lock" if conda_exe is not None else "envrepro"}
+    custom.update({VPKG_KEY + p: virtual.encode(v) for p, v in vpkgs.items()})
+    if kind == "pip":
+        custom[PYTHON_KEY] = spec.python_version
+    if channel_alias:
+        custom["envrepro.channel_alias"] = ",".join(f"{k}={v}" for k, v in sorted(channel_alias.items()))
+    channels = _channels(spec, channel_alias)
+    metadata = LockMetadata(
+        content_hash={p: spec.content_hash(p, vpkgs[p]) for p in platforms}, channels=channels,
+        platforms=platforms, sources=[_relative(spec.source, out.parent)], created_at=now_utc(), custom=custom)
+    started = time.perf_counter()
+    write_lockfile(Lockfile(metadata=metadata, packages=packages), out)
+    if record:
+        record_lock(model.path, out)
+    LAST_TIMINGS["write"] = time.perf_counter() - started
+    progress.step(f"wrote {out} ({len(packages)} packages for {', '.join(platforms)})")
+    return out
+
+
+def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
+                   channel_alias: Mapping[str, str] | None, progress: Progress) -> list[LockedPackage]:
+    conda: list[LockedPackage] = []
+    python_version = spec.python_version
+    if spec.conda is not None:
+        progress.step(f"solving {len(spec.conda.conda_specs)} conda specs for {platform}")
+        conda = _timed(f"conda solve {platform}", lambda: solve_platform(
+            spec.conda, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled))
+        python = next((p for p in conda if p.name == "python"), None)
+        if python is None and spec.pip_requirements:
+            raise EnvironmentBuildError("conda.yaml has pip requirements but its conda part has no python",
+                                        path=spec.source, hint="add 'python=X.Y' to the conda dependencies")
+        python_version = python.version if python is not None else python_version
+    requirements = [*spec.build_dependencies, *spec.pip_requirements]
+    pip = _timed(f"pip resolve {platform}", lambda: lock_pip(
+        requirements, spec.pip_constraints, platform=platform, python_version=python_version,
+        virtual_packages=vpkgs, conda_packages={p.name: p.version for p in conda}, cwd=spec.model_dir,
+        quiet=not progress.enabled))
+    return conda + pip
+
+
+def _timed(phase: str, fn: Callable[[], list[LockedPackage]]) -> list[LockedPackage]:
+    started = time.perf_counter()
+    try:
+        return fn()
+    finally:
+        LAST_TIMINGS[phase] = LAST_TIMINGS.get(phase, 0.0) + time.perf_counter() - started
+
+
+def _channels(spec: LockInput, channel_alias: Mapping[str, str] | None) -> list[str]:
+    if spec.conda is None:
+        return []
+    try:
+        return spec.conda.resolved_channels(channel_alias)
+    except EnvreproError:
+        return [resolve_channel(c, channel_alias) if c != "defaults" else c for c in spec.conda.channels]
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, start)).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(path)

@@ -1,0 +1,186 @@
+"""Install exactly the packages of a lock file into a prefix: no solve, every file checked against its hash.
+
+Conda packages: each archive is fetched (``file://`` read in place; ``http(s)://`` downloaded into
+``$ENVREPRO_HOME/locked-pkgs/<sha256>/``), its sha256 and md5 compared with the lock *before* anything is
+linked, then the verified files are handed to rattler's installer as records built from the lock (rattler
+links what it is given; it does not check archive hashes itself). Pip packages: ``--require-hashes
+--no-deps`` with the locked URLs, so nothing is resolved and a changed file is refused by uv or pip.
+A lock made with ``--pip-only`` has no conda packages: a venv with the recorded Python is created instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..envs.cache import envrepro_home
+from ..envs.pip_install import _ensure_pip, choose_installer, find_uv, run_tool
+from ..envs.progress import Progress
+from ..envs.rattler_engine import current_platform, install_records, prefix_python
+from ..errors import EnvironmentBuildError
+from .lockfile import LockedPackage, Lockfile, read_lockfile
+
+_CHUNK = 1 << 20
+
+
+def install_from_lock(lock_path: Path, prefix: Path, *, platform: str | None = None, quiet: bool = False) -> None:
+    """Create ``prefix`` from the lock's packages for ``platform`` (default: this machine's)."""
+    lock = read_lockfile(lock_path)
+    platform = platform or current_platform()
+    if platform not in lock.metadata.platforms:
+        raise EnvironmentBuildError(
+            f"the lock has no packages for {platform} (it has {', '.join(lock.metadata.platforms) or 'none'})",
+            path=lock_path, hint=f"re-lock with `envrepro lock -m MODEL -p {platform} ...`")
+    progress = Progress(quiet=quiet)
+    conda = lock.for_platform(platform, "conda")
+    pip = lock.for_platform(platform, "pip")
+    prefix = Path(prefix)
+    if conda:
+        progress.step(f"verifying {len(conda)} locked conda packages")
+        records = [_record(pkg, path) for pkg, path in zip(conda, fetch_verified(conda, lock_path))]
+        progress.step(f"installing {len(records)} locked conda packages into {prefix}")
+        install_records(records, prefix, platform=platform, progress=progress)
+        python = prefix_python(prefix)
+    else:
+        python = _create_venv(lock, prefix, quiet=quiet)
+    if pip:
+        if not python.exists():
+            raise EnvironmentBuildError("the lock has pip packages but its conda packages have no python",
+                                        path=lock_path, hint="add python to the conda dependencies and re-lock")
+        install_pip_locked(python, pip, quiet=quiet, lock_path=lock_path)
+
+
+# -- conda ------------------------------------------------------------------------------------------------
+def fetch_verified(packages: Sequence[LockedPackage], lock_path: Path | None = None) -> list[Path]:
+    """Local paths of the packages' archives, each checked against the lock's sha256/md5 (in parallel)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, max(1, len(packages)))) as pool:
+        return list(pool.map(lambda pkg: _fetch_one(pkg, lock_path), packages))
+
+
+def _fetch_one(pkg: LockedPackage, lock_path: Path | None) -> Path:
+    if not pkg.sha256 and not pkg.md5:
+        raise EnvironmentBuildError(f"the lock gives no hash for {pkg.name} {pkg.version}", path=lock_path,
+                                    hint="re-lock with `envrepro lock`")
+    parsed = urllib.parse.urlsplit(pkg.url)
+    if parsed.scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+        if not path.is_file():
+            raise EnvironmentBuildError(f"locked package {pkg.name} {pkg.version} is missing: {path}", path=lock_path,
+                                        hint="restore the channel, or re-lock against one that is there")
+        _check(pkg, *_digest_file(path), lock_path)
+        return path
+    if parsed.scheme not in ("http", "https"):
+        raise EnvironmentBuildError(f"unsupported URL for {pkg.name}: {pkg.url}", path=lock_path)
+    key = pkg.sha256 or f"md5-{pkg.md5}"
+    target = envrepro_home() / "locked-pkgs" / key / pkg.filename
+    if target.is_file():
+        sha256, md5 = _digest_file(target)
+        if (not pkg.sha256 or sha256 == pkg.sha256) and (not pkg.md5 or md5 == pkg.md5):
+            return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{pkg.filename}.", suffix=".part", dir=target.parent)
+    try:
+        sha, md = hashlib.sha256(), hashlib.md5()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(pkg.url, timeout=120) as response:
+            while chunk := response.read(_CHUNK):
+                sha.update(chunk)
+                md.update(chunk)
+                out.write(chunk)
+        _check(pkg, sha.hexdigest(), md.hexdigest(), lock_path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise EnvironmentBuildError(f"cannot download locked package {pkg.name} from {pkg.url}: {exc}",
+                                    path=lock_path, hint="check the channel is reachable") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _digest_file(path: Path) -> tuple[str, str]:
+    sha, md = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            md.update(chunk)
+    return sha.hexdigest(), md.hexdigest()
+
+
+def _check(pkg: LockedPackage, sha256: str, md5: str, lock_path: Path | None) -> None:
+    for kind, expected, actual in (("sha256", pkg.sha256, sha256), ("md5", pkg.md5, md5)):
+        if expected and expected.lower() != actual:
+            raise EnvironmentBuildError(
+                f"hash mismatch for locked package {pkg.name} {pkg.version} ({pkg.filename}): the lock says "
+                f"{kind} {expected}, the file has {actual}", path=lock_path,
+                hint="the package changed on the channel, or the lock was edited; re-lock with `envrepro lock`")
+
+
+def _record(pkg: LockedPackage, archive: Path) -> Any:
+    import rattler
+
+    url = pkg.url if pkg.url.startswith("file:") else archive.resolve().as_uri()
+    subdir = pkg.url.split("#", 1)[0].rstrip("/").rsplit("/", 2)[-2]
+    build = pkg.build or _build_from_filename(pkg.filename)
+    record = rattler.PackageRecord(
+        pkg.name, pkg.version, getattr(rattler, "BuildString", str)(build), 0, subdir,
+        depends=[f"{name} {spec}".strip() for name, spec in pkg.dependencies.items()],
+        sha256=bytes.fromhex(pkg.sha256) if pkg.sha256 else None, md5=bytes.fromhex(pkg.md5) if pkg.md5 else None,
+    )
+    channel = pkg.url.split("#", 1)[0].rsplit("/", 2)[0] + "/"
+    return rattler.RepoDataRecord(record, pkg.filename, url, channel)
+
+
+def _build_from_filename(filename: str) -> str:
+    stem = filename.removesuffix(".conda").removesuffix(".tar.bz2")
+    return stem.rsplit("-", 2)[-1]
+
+
+# -- pip ----------------------------------------------------------------------------------------------------
+def pip_lines(packages: Sequence[LockedPackage]) -> list[str]:
+    """``name @ URL --hash=sha256:...`` lines: no index, no resolution, one exact file each."""
+    lines = []
+    for pkg in packages:
+        if not pkg.sha256:
+            raise EnvironmentBuildError(f"the lock gives no sha256 for pip package {pkg.name}",
+                                        hint="re-lock with `envrepro lock`")
+        lines.append(f"{pkg.name} @ {pkg.url.split('#', 1)[0]} --hash=sha256:{pkg.sha256}")
+    return lines
+
+
+def install_pip_locked(python: Path, packages: Sequence[LockedPackage], *, quiet: bool = False,
+                       lock_path: Path | None = None) -> None:
+    progress = Progress(quiet=quiet)
+    tool = choose_installer()
+    with tempfile.TemporaryDirectory(prefix="envrepro-pip-locked-") as tmp:
+        req = Path(tmp) / "requirements.txt"
+        req.write_text("".join(f"{line}\n" for line in pip_lines(packages)), encoding="utf-8")
+        if tool == "uv":
+            cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python), "--require-hashes",
+                   "--no-deps", "-r", os.fspath(req)]
+        else:
+            _ensure_pip(python, progress)
+            cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                   "--require-hashes", "--no-deps", "-r", os.fspath(req)]
+        if not progress.enabled:
+            cmd.append("-q")
+        progress.step(f"installing {len(packages)} locked pip packages with {tool} (hashes required)")
+        run_tool(cmd, progress, failure=f"installing the locked pip packages with {tool} failed",
+                 hint="a hash mismatch means the file changed since it was locked, or the lock was edited: "
+                      "re-lock with `envrepro lock`")
+
+
+def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:
+    from ..envs.venv_engine import create_venv, venv_python
+
+    python_version = lock.metadata.custom.get("envrepro.python")
+    if not python_version:
+        raise EnvironmentBuildError("the lock has no conda packages and does not say which Python to use",
+                                    path=lock.path, hint="re-lock with `envrepro lock`")
+    create_venv(prefix, python_version=python_version, quiet=quiet)
+    return venv_python(prefix)
