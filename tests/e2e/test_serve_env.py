@@ -151,3 +151,44 @@ def test_mlflow_model_served_through_mlflows_own_loader(tmp_path, sklearn_model,
     out = subprocess.run([str(prefix / "bin" / "python"), "-I", "-c", code, str(runtime)], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip().startswith("mlflow.")
+
+
+SAVE_WITH_REAL_MLFLOW = '''
+import json, sys
+import numpy as np, pandas as pd
+import mlflow.pyfunc, mlflow.sklearn
+from sklearn.tree import DecisionTreeClassifier
+
+rng = np.random.default_rng(3)
+X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["x", "y", "z"])
+model = DecisionTreeClassifier(random_state=0).fit(X, (X.x > X.z).astype(int))
+mlflow.sklearn.save_model(model, sys.argv[1], input_example=X.head(3), serialization_format="cloudpickle")
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return (model_input["x"] * 2).tolist()
+
+mlflow.pyfunc.save_model(sys.argv[2], python_model=Doubler(), input_example=X.head(2))
+print(json.dumps({"rows": X.head(5).values.tolist(), "tree": model.predict(X.head(5)).tolist(),
+                  "doubled": (X.head(5)["x"] * 2).tolist()}))
+'''
+
+
+def test_models_saved_by_real_mlflow(tmp_path, sklearn_model):
+    """Save models with the real MLflow (installed in a reproduced env), then inspect/predict them with envrepro."""
+    scaffold = tmp_path / "scaffold"
+    _write_mlflow_model(scaffold, sklearn_model)
+    prefix = Path(run_cli("env", "create", "-m", str(scaffold), "-q", check=True, timeout=900).stdout.strip())
+    saved = subprocess.run([str(prefix / "bin" / "python"), "-c", SAVE_WITH_REAL_MLFLOW, str(tmp_path / "tree"),
+                            str(tmp_path / "doubler")], capture_output=True, text=True, timeout=600)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    expected = json.loads(saved.stdout.strip().splitlines()[-1])
+    report = json.loads(run_cli("inspect", "-m", str(tmp_path / "tree"), "--json", check=True).stdout)
+    assert report["saved_by"].startswith("MLflow 3.") and report["loader_module"] == "mlflow.sklearn"
+    assert any(r.startswith("mlflow") for r in report["requirements"])
+    rows = {"dataframe_split": {"columns": ["x", "y", "z"], "data": expected["rows"]}}
+    (tmp_path / "in.json").write_text(json.dumps(rows))
+    for name, key in (("tree", "tree"), ("doubler", "doubled")):
+        out = run_cli("predict", "-m", str(tmp_path / name), "-i", str(tmp_path / "in.json"), "-q", check=True,
+                      timeout=900)
+        assert json.loads(out.stdout)["predictions"] == pytest.approx(expected[key])
