@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ModelFormatError
 from .model import CONDA_FILE, CONSTRAINTS_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
-from .requirements import read_requirements_file, render_requirements_file, validate_requirement
+from .requirements import expand_lines, read_requirements_file, render_requirements_file, validate_requirement
 from .yamlio import dump_yaml, load_yaml_file
 
 DEFAULT_CHANNELS = ["conda-forge"]
@@ -93,13 +93,18 @@ def conda_pip_section(conda: dict[str, Any], *, path: Path | None = None) -> lis
     return lines
 
 
-def conda_python_version(conda: dict[str, Any]) -> str | None:
-    for dep in conda.get("dependencies") or []:
-        if isinstance(dep, str):
-            match = re.match(r"^python\s*[=<>!~]*=?\s*([0-9][0-9.]*)", dep.strip())
-            if match and dep.strip().split("=")[0].strip().split(" ")[0] == "python":
-                return match.group(1).rstrip(".")
+def python_version_from_specs(specs: list[str]) -> str | None:
+    """The version in a ``python=3.11.7`` / ``python==3.11`` / ``conda-forge::python 3.10.*`` conda spec."""
+    for spec in specs:
+        body = spec.strip().split("::", 1)[-1]
+        match = re.match(r"^python(?:\s+|\s*==?\s*)(\d+(?:\.\d+)*)(?:\.\*)?(?:\s|$)", body)
+        if match:
+            return match.group(1)
     return None
+
+
+def conda_python_version(conda: dict[str, Any]) -> str | None:
+    return python_version_from_specs([d for d in conda.get("dependencies") or [] if isinstance(d, str)])
 
 
 def read_conda_yaml(path: Path) -> dict[str, Any]:
@@ -112,20 +117,8 @@ def read_conda_yaml(path: Path) -> dict[str, Any]:
 
 
 def _split_pip_lines(lines: list[str], base: Path, source: Path) -> tuple[list[str], list[str]]:
-    requirements, constraints = [], []
-    for line in lines:
-        text = line.strip()
-        include = re.match(r"^(-r|-c)\s+(\S+)$", text)
-        if include:
-            child = read_requirements_file(base / include.group(2))
-            if include.group(1) == "-r":
-                requirements += child.requirements
-                constraints += child.constraints
-            else:
-                constraints += child.requirements + child.constraints
-        else:
-            requirements.append(validate_requirement(text, source=source))
-    return requirements, constraints
+    expanded = expand_lines(lines, base, source=source)
+    return expanded.requirements, expanded.constraints
 
 
 def read_model_env(model: ModelDir) -> ModelEnv:

@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from .envfiles import read_model_env
 from .errors import EnvreproError, RequirementError
 from .fsutil import atomic_write_files
-from .model import CONDA_FILE, CONSTRAINTS_FILE, PROVENANCE_FILE, REQUIREMENTS_FILE, ModelDir
+from .model import CONSTRAINTS_FILE, PROVENANCE_FILE, REQUIREMENTS_FILE, ModelDir
 from .provenance import read_provenance, render_provenance
 from .requirements import render_requirements_file, requirement_name, validate_requirement
 

@@ -117,6 +117,27 @@ def read_requirements_file(path: str | os.PathLike, *, _seen: frozenset[Path] = 
     return result
 
 
+def expand_lines(lines: Sequence[str], base_dir: Path, *, source: str | os.PathLike | None = None) -> RequirementSet:
+    """Requirement lines as given inline (a list, a conda ``pip:`` block), with ``-r``/``-c`` files resolved
+    against ``base_dir``: ``-r`` adds requirements (and their constraints), ``-c`` adds constraints."""
+    result = RequirementSet()
+    for line in lines:
+        text = _strip_comment(str(line))
+        if not text:
+            continue
+        include = re.match(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$", text)
+        if include is None:
+            result.requirements.append(validate_requirement(text, source=source))
+            continue
+        child = read_requirements_file(base_dir / include.group(2))
+        if include.group(1) in ("-r", "--requirement"):
+            result.requirements.extend(child.requirements)
+            result.constraints.extend(child.constraints)
+        else:
+            result.constraints.extend(child.requirements + child.constraints)
+    return result
+
+
 def coerce_requirements(value: str | os.PathLike | Sequence[str] | None, *, argument: str) -> RequirementSet:
     """Accept a list of requirement strings or a path to a requirements file (MLflow's contract)."""
     if value is None:
@@ -126,22 +147,10 @@ def coerce_requirements(value: str | os.PathLike | Sequence[str] | None, *, argu
     if not isinstance(value, (list, tuple)):
         raise RequirementError(f"{argument} must be a list of strings or a path to a requirements file, "
                                f"not {type(value).__name__}")
-    result = RequirementSet()
     for item in value:
         if not isinstance(item, str):
             raise RequirementError(f"{argument} entries must be strings, got {item!r}")
-        text = item.strip()
-        flag = re.match(r"^(-r|-c)\s+(\S+)$", text)
-        if flag:
-            child = read_requirements_file(flag.group(2))
-            if flag.group(1) == "-r":
-                result.requirements.extend(child.requirements)
-                result.constraints.extend(child.constraints)
-            else:
-                result.constraints.extend(child.requirements + child.constraints)
-            continue
-        result.requirements.append(validate_requirement(text, source=argument))
-    return result
+    return expand_lines(value, Path.cwd(), source=argument)
 
 
 def merge_requirements(base: Sequence[str], extra: Sequence[str]) -> list[str]:

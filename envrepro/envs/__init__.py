@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from .._lazy import lazy_attributes
+
 # Names are imported on first use: the warm path of `env create` must not pay for the conda engine.
 _LAZY = {
     "CachedEnv": ".cache", "EnvCache": ".cache",
@@ -30,15 +32,7 @@ if TYPE_CHECKING:
     from .conda_spec import CondaEnvSpec
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'envrepro.envs' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def create_conda_env(spec: "CondaEnvSpec", prefix: str | os.PathLike, *,

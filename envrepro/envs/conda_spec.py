@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 from ..errors import ModelFormatError
 from ..requirements import normalized as normalized_requirements
-from ..requirements import read_requirements_file, validate_requirement
+from ..envfiles import python_version_from_specs
+from ..requirements import expand_lines
 from ..yamlio import load_yaml_file
 
 DEFAULT_CHANNEL_BASE = "https://conda.anaconda.org"
@@ -165,30 +166,15 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
         pip_requirements=tuple(normalized_requirements(requirements)),
         pip_constraints=tuple(normalized_requirements(constraints)),
         nodefaults=nodefaults,
-        python_version=_python_version(conda_specs),
+        python_version=python_version_from_specs(conda_specs),
         source=path.resolve() if path is not None else (where.resolve() if where is not None else None),
         implicit_defaults=implicit_defaults,
     )
 
 
 def _expand_pip_lines(lines: list[str], base: Path, where: Path | None) -> tuple[list[str], list[str]]:
-    requirements: list[str] = []
-    constraints: list[str] = []
-    for line in lines:
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        include = re.match(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$", text)
-        if include:
-            child = read_requirements_file(base / include.group(2))
-            if include.group(1) in ("-r", "--requirement"):
-                requirements += child.requirements
-                constraints += child.constraints
-            else:
-                constraints += child.requirements + child.constraints
-            continue
-        requirements.append(validate_requirement(text, source=where))
-    return requirements, constraints
+    expanded = expand_lines(lines, base, source=where)
+    return expanded.requirements, expanded.constraints
 
 
 def normalize_conda_spec(text: str, *, source: str | os.PathLike | None = None) -> str:
@@ -220,15 +206,6 @@ def spec_channel(spec: str) -> str | None:
     if not _URL.match(channel) and "/" in channel and not _looks_like_path(channel):
         channel = channel.split("/", 1)[0]  # conda's 'channel/label' or 'channel/subdir' prefix
     return channel or None
-
-
-def _python_version(specs: list[str]) -> str | None:
-    for spec in specs:
-        body = spec.split("::", 1)[-1]
-        match = re.match(r"^python(?:\s+|\s*==?\s*)(\d+(?:\.\d+)*)(?:\.\*)?(?:\s|$)", body)
-        if match:
-            return match.group(1)
-    return None
 
 
 def _looks_like_path(text: str) -> bool:

@@ -7,7 +7,6 @@ argparse, not click, because the model's environment does not have envrepro's to
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys

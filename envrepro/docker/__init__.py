@@ -1,0 +1,12 @@
+"""Container images for a model: a build context whose image installs exactly the model's lock.
+
+See docs/docker.md. Public API: :func:`generate_context` (the build context), :func:`build_image`
+(``docker build`` of it), :func:`engine_problem` (why no Docker engine is reachable, or None).
+"""
+
+from __future__ import annotations
+
+from .context import DockerContext, generate_context
+from .engine import build_image, engine_problem, require_engine
+
+__all__ = ["DockerContext", "build_image", "engine_problem", "generate_context", "require_engine"]
