@@ -7,7 +7,7 @@ See docs/environments.md for the design (cache layout, locking, local test chann
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .._lazy import lazy_attributes
 
