@@ -266,10 +266,13 @@ def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers
 
 from .cli_audit import audit  # noqa: E402  (a command defined in its own module)
 
+from .cli_docker import build_docker, generate_dockerfile  # noqa: E402
 from .cli_lock import lock_cmd  # noqa: E402
 
 cli.add_command(audit)
 cli.add_command(lock_cmd)
+cli.add_command(generate_dockerfile)
+cli.add_command(build_docker)
 
 
 def main() -> None:
