@@ -74,6 +74,7 @@ def main() -> None:
             out = predictions(proc.stdout)
         rows[name] = (cold, warm, out)
 
+    offline = offline_virtualenv(bindir, mlflow_model, envrepro_model, input_path, env)
     mlflow_median = statistics.median(mlflow_times)
     print(f"mlflow models predict --env-manager uv: median {mlflow_median:.2f} s "
           f"(runs: {', '.join(f'{t:.2f}' for t in mlflow_times)}), predictions {mlflow_out}")
@@ -82,6 +83,33 @@ def main() -> None:
         print(f"{name}: cold env create {cold:.2f} s; warm predict median {median:.2f} s "
               f"(runs: {', '.join(f'{t:.2f}' for t in warm)}); {mlflow_median / median:.1f}x faster than MLflow; "
               f"same output: {out == mlflow_out}")
+    for line in offline:
+        print(line)
+
+
+def offline_virtualenv(bindir: Path, mlflow_model: Path, envrepro_model: Path, input_path: Path,
+                       env: dict) -> list[str]:
+    """--env-manager virtualenv with no index at all (a local wheelhouse only) and the recorded Python installed."""
+    wheelhouse = WORK / "wheelhouse"
+    requirements = envrepro_model / "requirements.txt"
+    import yaml
+
+    build = yaml.safe_load((envrepro_model / "python_env.yaml").read_text())["build_dependencies"]
+    subprocess.run([str(bindir / "pip"), "download", "-q", "-d", str(wheelhouse), "-r", str(requirements), *build],
+                   check=True)
+    offline_env = {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "UV_OFFLINE": "1",
+                   "ENVREPRO_HOME": str(WORK / "envrepro-home-offline")}
+    lines = []
+    seconds, proc = timed([str(bindir / "mlflow"), "models", "predict", "-m", str(mlflow_model), "-i",
+                           str(input_path), "-t", "json", "--env-manager", "virtualenv"], env=offline_env)
+    reason = (proc.stderr.strip().splitlines() or ["?"])[-1][:200]
+    lines.append(f"offline, mlflow --env-manager virtualenv: exit {proc.returncode} after {seconds:.1f} s"
+                 + (f" ({reason})" if proc.returncode else ""))
+    seconds, proc = timed([str(bindir / "envrepro"), "predict", "-m", str(envrepro_model), "-i", str(input_path),
+                           "--env-manager", "virtualenv", "-q"], env=offline_env)
+    lines.append(f"offline, envrepro --env-manager virtualenv: exit {proc.returncode} after {seconds:.1f} s "
+                 f"(cold build included), output {proc.stdout.strip() or proc.stderr.strip()[-200:]}")
+    return lines
 
 
 if __name__ == "__main__":
