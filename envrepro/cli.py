@@ -21,12 +21,6 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EnvreproError as exc:
             click.echo(f"envrepro: error: {exc.format()}", err=True)
-            if "rattler" in sys.modules:
-                # py-rattler's runtime threads can still hold requests after a failed solve; interpreter
-                # finalization then aborts (SIGABRT). Nothing is left to clean up: leave immediately.
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(exc.exit_code)
             sys.exit(exc.exit_code)
 
 
@@ -276,7 +270,19 @@ cli.add_command(build_docker)
 
 
 def main() -> None:
-    cli(prog_name="envrepro")
+    try:
+        cli(prog_name="envrepro")
+    except SystemExit as exit_:
+        if "rattler" not in sys.modules:
+            raise
+        # py-rattler's runtime threads can outlive the command (e.g. requests still pending after a failed
+        # solve); interpreter finalization then aborts with SIGABRT. Everything is written: leave now.
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, (int, type(None))):
+            print(exit_.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ async def main():
                                   virtual_packages=rattler.VirtualPackage.detect())
     await rattler.install(records, args.prefix, show_progress=False)
 asyncio.run(main())
+sys.stdout.flush()
+os._exit(0)  # like envrepro's CLI: rattler's runtime threads can abort interpreter finalization
 """
 
 
