@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Literal, Sequence
@@ -91,16 +92,30 @@ def _ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
              hint="install uv (pip install uv) or add pip to the environment")
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if envrepro is killed (even by SIGKILL), the build tool dies too.
+
+    Otherwise an orphaned uv/pip keeps writing into the half-built environment while the next builder
+    wipes and rebuilds it.
+    """
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_tool(cmd: Sequence[str], progress: Progress, *, cwd: str | os.PathLike | None = None,
              env: dict[str, str] | None = None, failure: str, hint: str | None = None) -> str:
     """Run a build tool; stream its output when showing progress, else capture it for the error."""
+    tie = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
     try:
         if progress.enabled:
-            proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, **tie)
             output = ""
         else:
             proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, errors="replace")
+                                  text=True, errors="replace", **tie)
             output = (proc.stdout or "") + (proc.stderr or "")
     except FileNotFoundError as exc:
         raise EnvironmentBuildError(f"{failure}: {exc.filename or cmd[0]} not found", hint=hint) from None

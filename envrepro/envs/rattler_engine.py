@@ -37,8 +37,20 @@ def _rattler() -> Any:
     return rattler
 
 
+_EXIT_GRACE = []
+
+
 def run_async(coro: Awaitable[T]) -> T:
     """asyncio.run that also works when called from inside a running loop (e.g. Jupyter)."""
+    if not _EXIT_GRACE:
+        # py-rattler's background threads can still be finishing when Python shuts down and then abort the
+        # process ("PyGILState_Release ... finalizing"); a short pause at exit lets them drain. The CLI
+        # also leaves through os._exit; this protects library users.
+        import atexit
+        import time
+
+        atexit.register(time.sleep, 0.1)
+        _EXIT_GRACE.append(True)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

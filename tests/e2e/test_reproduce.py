@@ -117,11 +117,28 @@ def test_killed_build_is_never_mistaken_for_ready(tmp_path, sk_model_dir, cli_en
     proc.wait()
     (partial,) = new_dirs
     assert not (partial / ".envrepro-env.json").exists()
+    deadline = time.monotonic() + 5  # the build tools die with envrepro: nothing keeps writing into it
+    while time.monotonic() < deadline and _processes_mentioning(str(partial)):
+        time.sleep(0.1)
+    assert _processes_mentioning(str(partial)) == []
     listing = run_cli("env", "list", "--json", check=True).stdout
     assert f'"path": "{partial}"' in listing and '"ready": false' in listing
     prefix = _create(model)
     assert prefix == partial and (prefix / ".envrepro-env.json").exists()
     subprocess.run([str(_python(prefix)), "-c", "import six, sklearn"], check=True)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(cmdline)
+    return found
 
 
 def test_clear_errors(tmp_path, sk_model_dir, local_channel_url):
