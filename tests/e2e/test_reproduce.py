@@ -113,13 +113,15 @@ def test_killed_build_is_never_mistaken_for_ready(tmp_path, sk_model_dir, cli_en
         new_dirs = {p for p in (set(envs_dir.iterdir()) if envs_dir.exists() else set()) - before if p.is_dir()}
         time.sleep(0.02)
     assert new_dirs, "the build never started"
+    (partial,) = new_dirs
+    while time.monotonic() < deadline and not (partial / "bin" / "python").exists():
+        time.sleep(0.01)  # kill it while requirements are being installed into the new venv
+    time.sleep(0.1)
+    assert _processes_mentioning(str(partial)), "expected the installer to be running"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    (partial,) = new_dirs
     assert not (partial / ".envrepro-env.json").exists()
-    deadline = time.monotonic() + 5  # the build tools die with envrepro: nothing keeps writing into it
-    while time.monotonic() < deadline and _processes_mentioning(str(partial)):
-        time.sleep(0.1)
+    time.sleep(0.3)  # the build tools die with envrepro: nothing keeps writing into the directory
     assert _processes_mentioning(str(partial)) == []
     listing = run_cli("env", "list", "--json", check=True).stdout
     assert f'"path": "{partial}"' in listing and '"ready": false' in listing
