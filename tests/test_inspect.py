@@ -9,28 +9,7 @@ import pytest
 
 import envrepro
 from tests.conftest import run_cli
-
-MLFLOW_2_MLMODEL = """\
-artifact_path: model
-flavors:
-  python_function:
-    env:
-      conda: conda.yaml
-      virtualenv: python_env.yaml
-    loader_module: mlflow.sklearn
-    model_path: model.pkl
-    predict_fn: predict
-    python_version: 3.10.13
-  sklearn:
-    code: null
-    pickled_model: model.pkl
-    serialization_format: cloudpickle
-    sklearn_version: 1.3.2
-mlflow_version: 2.9.2
-model_uuid: 8d7c1c5e0a3f4c2e9b1d6f0e2a4b6c8d
-run_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
-utc_time_created: '2024-01-05 10:11:12.131415'
-"""
+from tests.mlflow_format import write_mlflow_sklearn_model
 
 MLFLOW_1_MLMODEL = """\
 artifact_path: model
@@ -64,23 +43,15 @@ name: mlflow-env
 
 
 def _mlflow2_model(root, sklearn_model=None):
-    path = root / "mlruns" / "0" / "run" / "artifacts" / "model"
-    path.mkdir(parents=True)
-    (path / "MLmodel").write_text(MLFLOW_2_MLMODEL)
-    (path / "conda.yaml").write_text(
-        "channels:\n- conda-forge\ndependencies:\n- python=3.10.13\n- pip<=23.3.1\n- pip:\n  - mlflow==2.9.2\n"
-        "  - cloudpickle==3.0.0\n  - scikit-learn==1.3.2\nname: mlflow-env\n")
-    (path / "python_env.yaml").write_text(
-        "python: 3.10.13\nbuild_dependencies:\n- pip==23.3.1\n- setuptools==68.2.2\n- wheel==0.41.2\n"
-        "dependencies:\n- -r requirements.txt\n")
-    (path / "requirements.txt").write_text("mlflow==2.9.2\ncloudpickle==3.0.0\nscikit-learn==1.3.2\n")
+    pickled = pickle.dumps({"placeholder": True})
     if sklearn_model is not None:
         import cloudpickle
 
-        (path / "model.pkl").write_bytes(cloudpickle.dumps(sklearn_model))
-    else:
-        (path / "model.pkl").write_bytes(pickle.dumps({"placeholder": True}))
-    return path
+        pickled = cloudpickle.dumps(sklearn_model)
+    return write_mlflow_sklearn_model(
+        root / "mlruns" / "0" / "run" / "artifacts" / "model", python="3.10.13", sklearn="1.3.2", mlflow="2.9.2",
+        requirements=["mlflow==2.9.2", "cloudpickle==3.0.0", "scikit-learn==1.3.2"], pickled=pickled,
+        build_dependencies=["pip==23.3.1", "setuptools==68.2.2", "wheel==0.41.2"], pip_pin="pip<=23.3.1")
 
 
 def test_inspect_mlflow2_model(tmp_path):

@@ -35,6 +35,18 @@ def predictions(stdout: str) -> list:
     raise ValueError(f"no predictions in output: {stdout[-500:]}")
 
 
+def repeated(cmd: list[str], env: dict, repeat: int, what: str) -> tuple[list[float], list]:
+    """Run ``cmd`` ``repeat`` times; the times and the last run's predictions."""
+    times, out = [], []
+    for _ in range(repeat):
+        seconds, proc = timed(cmd, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{what} failed:\n{proc.stderr[-2000:]}")
+        times.append(seconds)
+        out = predictions(proc.stdout)
+    return times, out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -51,13 +63,7 @@ def main() -> None:
 
     mlflow_cmd = [str(bindir / "mlflow"), "models", "predict", "-m", str(mlflow_model), "-i", str(input_path),
                   "-t", "json", "--env-manager", "uv"]
-    mlflow_times, mlflow_out = [], None
-    for _ in range(args.repeat):
-        seconds, proc = timed(mlflow_cmd, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f"mlflow models predict failed:\n{proc.stderr[-2000:]}")
-        mlflow_times.append(seconds)
-        mlflow_out = predictions(proc.stdout)
+    mlflow_times, mlflow_out = repeated(mlflow_cmd, env, args.repeat, "mlflow models predict")
 
     rows = {}
     for name, model in (("envrepro", envrepro_model), ("envrepro/mlflow-model", mlflow_model)):
@@ -65,13 +71,7 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"envrepro env create failed:\n{proc.stderr[-2000:]}")
         cmd = [str(bindir / "envrepro"), "predict", "-m", str(model), "-i", str(input_path), "-q"]
-        warm, out = [], None
-        for _ in range(args.repeat):
-            seconds, proc = timed(cmd, env=env)
-            if proc.returncode != 0:
-                raise SystemExit(f"envrepro predict failed:\n{proc.stderr[-2000:]}")
-            warm.append(seconds)
-            out = predictions(proc.stdout)
+        warm, out = repeated(cmd, env, args.repeat, "envrepro predict")
         rows[name] = (cold, warm, out)
 
     offline = offline_virtualenv(bindir, mlflow_model, envrepro_model, input_path, env)

@@ -13,6 +13,7 @@ import sklearn
 import envrepro
 from envrepro.pins import pin
 from tests.conftest import run_cli
+from tests.mlflow_format import write_mlflow_sklearn_model
 from tests.serving.helpers import start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -95,41 +96,14 @@ def test_envrepro_never_changes_what_the_model_pins(tmp_path):
 
 
 def _write_mlflow_model(path: Path, model) -> None:
-    """An MLflow 3 sklearn model, in MLflow's exact layout, without needing MLflow in the test process."""
+    """An MLflow 3 sklearn model whose requirements install MLflow itself into the reproduced env."""
     import cloudpickle
     import numpy
 
-    path.mkdir(parents=True)
-    (path / "model.pkl").write_bytes(cloudpickle.dumps(model))
-    py = sys.version.split()[0]
-    reqs = [MLFLOW_SKINNY, pin("cloudpickle"), f"numpy=={numpy.__version__}", pin("pandas"),
-            f"scikit-learn=={sklearn.__version__}"]
-    (path / "MLmodel").write_text(f"""\
-artifact_path: model
-flavors:
-  python_function:
-    env:
-      conda: conda.yaml
-      virtualenv: python_env.yaml
-    loader_module: mlflow.sklearn
-    model_path: model.pkl
-    predict_fn: predict
-    python_version: {py}
-  sklearn:
-    code: null
-    pickled_model: model.pkl
-    serialization_format: cloudpickle
-    sklearn_version: {sklearn.__version__}
-mlflow_version: 3.17.2
-model_size_bytes: 900
-model_uuid: 4b5e3f0b9c1d4e2f8a7b6c5d4e3f2a1b
-utc_time_created: '2026-11-01 10:00:00.000000'
-""")
-    (path / "requirements.txt").write_text("\n".join(reqs) + "\n")
-    (path / "python_env.yaml").write_text(f"python: {py}\nbuild_dependencies:\n- pip\n- setuptools\n- wheel\n"
-                                          "dependencies:\n- -r requirements.txt\n")
-    (path / "conda.yaml").write_text(f"channels:\n- conda-forge\ndependencies:\n- python={py}\n- pip\n- pip:\n"
-                                     + "".join(f"  - {r}\n" for r in reqs) + "name: mlflow-env\n")
+    write_mlflow_sklearn_model(path, python=sys.version.split()[0], sklearn=sklearn.__version__, mlflow="3.17.2",
+                               requirements=[MLFLOW_SKINNY, pin("cloudpickle"), f"numpy=={numpy.__version__}",
+                                             pin("pandas"), f"scikit-learn=={sklearn.__version__}"],
+                               pickled=cloudpickle.dumps(model))
 
 
 def test_mlflow_model_served_through_mlflows_own_loader(tmp_path, sklearn_model, iris_like):

@@ -1,0 +1,44 @@
+"""Write model directories exactly as MLflow lays them out, without needing MLflow installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+MLMODEL = """\
+artifact_path: model
+flavors:
+  python_function:
+    env:
+      conda: conda.yaml
+      virtualenv: python_env.yaml
+    loader_module: mlflow.sklearn
+    model_path: model.pkl
+    predict_fn: predict
+    python_version: {python}
+  sklearn:
+    code: null
+    pickled_model: model.pkl
+    serialization_format: cloudpickle
+    sklearn_version: {sklearn}
+mlflow_version: {mlflow}
+model_uuid: 8d7c1c5e0a3f4c2e9b1d6f0e2a4b6c8d
+run_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
+utc_time_created: '2024-01-05 10:11:12.131415'
+"""
+
+
+def write_mlflow_sklearn_model(path: Path, *, python: str, sklearn: str, mlflow: str, requirements: Sequence[str],
+                               pickled: bytes, build_dependencies: Sequence[str] = ("pip", "setuptools", "wheel"),
+                               pip_pin: str = "pip") -> Path:
+    """An MLflow 2.x/3.x sklearn model: MLmodel, model.pkl and the three env files, as MLflow writes them."""
+    path.mkdir(parents=True)
+    (path / "MLmodel").write_text(MLMODEL.format(python=python, sklearn=sklearn, mlflow=mlflow))
+    (path / "model.pkl").write_bytes(pickled)
+    (path / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
+    (path / "python_env.yaml").write_text(f"python: {python}\nbuild_dependencies:\n"
+                                          + "".join(f"- {b}\n" for b in build_dependencies)
+                                          + "dependencies:\n- -r requirements.txt\n")
+    (path / "conda.yaml").write_text(f"channels:\n- conda-forge\ndependencies:\n- python={python}\n- {pip_pin}\n"
+                                     "- pip:\n" + "".join(f"  - {r}\n" for r in requirements) + "name: mlflow-env\n")
+    return path
