@@ -220,7 +220,7 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                      env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases))
     verbose = ctx.find_root().params.get("verbose", False)
-    out = run_worker_predict(env.python, model_path, body, content_type, output_path, verbose=verbose,
+    out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
                              input_name="stdin" if input_path == "-" else input_path)
     if not output_path:
         sys.stdout.buffer.write(out)

@@ -67,4 +67,5 @@ def create_env(model_uri: str | Path, *, env_manager: str = "uv",
     from .envs.build import build_model_env
 
     built = build_model_env(model, env, env_manager, override, quiet=quiet, **engine_options)  # type: ignore[arg-type]
-    return Environment(built.prefix, built.python, env_manager, cache_key=built.key)
+    in_cache = engine_options.get("prefix") is None  # --prefix builds live outside the cache
+    return Environment(built.prefix, built.python, env_manager, cache_key=built.key if in_cache else None)

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-from .environments import create_env
+from .environments import Environment, create_env
 from .errors import EnvreproError
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
@@ -46,15 +46,23 @@ def _explain_failure(stderr: str, model_uri: str | Path) -> EnvreproError:
     return EnvreproError(f"the model failed in its environment: {last}", hint="run with -v for the full output")
 
 
-def run_worker_predict(python: Path, model_uri: str | Path, body: bytes, content_type: str = "json",
+def run_worker_predict(env: Environment, model_uri: str | Path, body: bytes, content_type: str = "json",
                        output: str | None = None, verbose: bool = False, input_name: str = "input") -> bytes:
+    """Predict once inside ``env``; a cached environment is marked in use so `env prune` leaves it alone."""
+    import contextlib
+
     from .runtime import worker_command
 
     args = ["predict", "--model", str(Path(model_uri).resolve()), "--input", "-", "--content-type", content_type,
             "--input-name", input_name]
     if output:
         args += ["--output", output]
-    proc = subprocess.run(worker_command(python, *args), input=body, capture_output=True)
+    with contextlib.ExitStack() as stack:
+        if env.cache_key is not None:
+            from .envs.cache import EnvCache
+
+            stack.enter_context(EnvCache().in_use(env.cache_key))
+        proc = subprocess.run(worker_command(env.python, *args), input=body, capture_output=True)
     stderr = proc.stderr.decode(errors="replace")
     if verbose and stderr:
         os.write(2, proc.stderr)
@@ -79,7 +87,7 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
         body, content_type = _payload(input_data), "json"
     env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
                      quiet=quiet, **engine_options)
-    out = run_worker_predict(env.python, model_uri, body, content_type,
+    out = run_worker_predict(env, model_uri, body, content_type,
                              str(output_path) if output_path else None,
                              input_name=str(input_path) if input_path is not None else "input_data")
     if output_path:

@@ -166,3 +166,27 @@ def test_models_saved_by_real_mlflow(tmp_path, sklearn_model):
         out = run_cli("predict", "-m", str(tmp_path / name), "-i", str(tmp_path / "in.json"), "-q", check=True,
                       timeout=900)
         assert json.loads(out.stdout)["predictions"] == pytest.approx(expected[key])
+
+
+def test_env_in_use_by_predict_is_not_removed(tmp_path):
+    class Slow(envrepro.PythonModel):
+        def predict(self, context, model_input, params=None):
+            import time
+
+            time.sleep(4)
+            return model_input
+
+    path = tmp_path / "slow"
+    envrepro.save_model(Slow(), path, pip_requirements=[pin("cloudpickle")])
+    prefix = run_cli("env", "create", "-m", str(path), "-q", check=True).stdout.strip()
+    (tmp_path / "in.json").write_text('{"inputs": [1]}')
+    running = subprocess.Popen([sys.executable, "-m", "envrepro.cli", "predict", "-m", str(path), "-i",
+                                str(tmp_path / "in.json"), "-q"], stdout=subprocess.PIPE, text=True)
+    import time
+
+    time.sleep(2)
+    refused = run_cli("env", "rm", prefix)
+    assert refused.returncode == 2 and "being built or used" in refused.stderr
+    assert json.loads(running.communicate(timeout=120)[0]) == {"predictions": [1]}
+    run_cli("env", "rm", prefix, check=True)
+    assert not Path(prefix).exists()
