@@ -67,4 +67,5 @@ def runtime_dir() -> Path:
 
 
 def worker_command(python: str | Path, *args: str) -> list[str]:
-    return [str(python), "-I", str(runtime_dir() / "bootstrap.py"), *args]
+    # -I: nothing from the user's site or PYTHON* variables; -B: no bytecode written into the model's code/.
+    return [str(python), "-I", "-B", str(runtime_dir() / "bootstrap.py"), *args]

@@ -99,3 +99,25 @@ def test_extra_pip_requirements_from_a_file(tmp_path, sklearn_model):
     envrepro.save_model(sklearn_model, tmp_path / "model", extra_pip_requirements=str(tmp_path / "extra.txt"))
     assert "requests==2.31.0" in (tmp_path / "model" / "requirements.txt").read_text().splitlines()
     assert (tmp_path / "model" / "constraints.txt").read_text() == "urllib3<3\n"
+
+
+def test_predict_leaves_the_model_directory_untouched(tmp_path):
+    (tmp_path / "lib_helper.py").write_text("def double(x):\n    return [2 * v for v in x]\n")
+    (tmp_path / "doubler_model.py").write_text(
+        "import envrepro\nfrom lib_helper import double\n\n"
+        "class Doubler(envrepro.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n        return double(model_input)\n")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import doubler_model
+
+        path = tmp_path / "model"
+        envrepro.save_model(doubler_model.Doubler(), path, input_example=[1],
+                            code_paths=[str(tmp_path / "doubler_model.py"), str(tmp_path / "lib_helper.py")])
+    finally:
+        sys.path.remove(str(tmp_path))
+    before = sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+    assert predict(path, [1, 2], env_manager="local") == [2, 4]
+    assert sorted(str(p.relative_to(path)) for p in path.rglob("*")) == before

@@ -59,7 +59,7 @@ class RunningCapture:
         spec = {"model_dir": str(model_dir.resolve()), "predict": predict, "output": str(self._out),
                 "sys_path": _child_sys_path()}
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        self._proc = subprocess.Popen([python or sys.executable, "-I", "-c", _LAUNCH, str(spec_path)],
+        self._proc = subprocess.Popen([python or sys.executable, "-I", "-B", "-c", _LAUNCH, str(spec_path)],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, errors="replace")
 

@@ -128,6 +128,7 @@ def test_helper_in_code_paths_is_read(tmp_path, user_module):
     path = tmp_path / "model"
     envrepro.save_model(module.UsesHelper(), path, input_example=[1], code_paths=[file, helper])
     assert "pyyaml" in _names(path)
+    assert list(path.rglob("__pycache__")) == [], "the capture subprocess wrote bytecode into the model"
 
 
 def test_dataframe_example_lists_pandas_and_sklearn_deps_are_pruned(tmp_path, sklearn_model, iris_like):
