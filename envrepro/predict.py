@@ -99,11 +99,19 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
                   max_request_bytes: int | None = None, env_manager: str = "uv",
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
                   verbose: bool = False, **engine_options: Any) -> list[str]:
-    """The command that serves the model from inside its environment (the CLI execs it)."""
+    """The command that serves the model from inside its environment (the CLI execs it).
+
+    A cached environment is locked as in use on a descriptor the exec'd server inherits, so `env rm` and
+    `env prune` leave it alone while it serves.
+    """
     from .runtime import worker_command
 
     env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
                      quiet=quiet, **engine_options)
+    if env.cache_key is not None and os.name == "posix":
+        from .envs.cache import EnvCache
+
+        EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
     args = ["serve", "--model", str(Path(model_uri).resolve()), "--host", host, "--port", str(port),
             "--workers", str(workers)]
     if max_request_bytes is not None:

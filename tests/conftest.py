@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,14 +54,25 @@ def sklearn_model(iris_like):
     return LogisticRegression().fit(X, y)
 
 
-@pytest.fixture(autouse=True)
-def _envrepro_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One ENVREPRO_HOME (env cache, package cache, runtime dir) per session, never the user's."""
+@pytest.fixture(scope="session", autouse=True)
+def _envrepro_home(tmp_path_factory: pytest.TempPathFactory):
+    """One ENVREPRO_HOME (env cache, package cache, runtime dir) per session, never the user's.
+
+    Session-scoped and set in os.environ directly, so module- and session-scoped fixtures that start CLI
+    processes (servers, builds) see it too; a function-scoped monkeypatch would come too late for them.
+    """
     home = tmp_path_factory.getbasetemp() / "envrepro-home"
-    monkeypatch.setenv("ENVREPRO_HOME", str(home))
-    for name in ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    names = ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS")
+    saved = {name: os.environ.get(name) for name in ("ENVREPRO_HOME", *names)}
+    os.environ["ENVREPRO_HOME"] = str(home)
+    for name in names:
+        os.environ.pop(name, None)
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,16 @@ class EnvCache:
                                     hint="create it with `envrepro env create`")
             yield path
 
+    def hold_across_exec(self, key: str) -> int:
+        """Take the shared in-use lock on an inheritable descriptor, so a process that execs (``serve``)
+        keeps the environment marked in use for as long as it runs. Returns the descriptor."""
+        fh = open(self._lock_file(key), "a+b")
+        _acquire(fh, exclusive=False, blocking=True)
+        fd = os.dup(fh.fileno())  # the duplicate shares the lock; closing ``fh`` does not release it
+        fh.close()
+        os.set_inheritable(fd, True)
+        return fd
+
     # -- listing and removal ----------------------------------------------------------------------------
     def list(self) -> list[CachedEnv]:
         """Every environment directory, ready or not, most recently used first."""

@@ -51,6 +51,14 @@ def test_sklearn_served_from_its_uv_env(served_sklearn, sklearn_model, iris_like
     assert server.invoke({"inputs": X[:1].tolist()}) == (200, {"predictions": preds[:1]})
 
 
+def test_env_of_a_running_server_is_not_removed(served_sklearn):
+    server, path = served_sklearn
+    prefix = run_cli("env", "create", "-m", str(path), "-q", check=True).stdout.strip()
+    refused = run_cli("env", "rm", prefix)
+    assert refused.returncode == 2 and "being built or used" in refused.stderr
+    assert server.request("GET", "/ping")[0] == 200
+
+
 def test_predict_warm_env_matches(served_sklearn, sklearn_model, iris_like, tmp_path):
     _, path = served_sklearn
     X, _ = iris_like
