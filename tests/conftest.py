@@ -54,6 +54,24 @@ def sklearn_model(iris_like):
     return LogisticRegression().fit(X, y)
 
 
+SKLEARN_COLUMNS = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="session")
+def saved_sklearn_dir(tmp_path_factory, sklearn_model, iris_like) -> Path:
+    """``sklearn_model`` saved once per session with a DataFrame input example (columns a-d).
+
+    Shared: tests that change a model copy this directory first.
+    """
+    pd = pytest.importorskip("pandas")
+    import envrepro
+
+    X, _ = iris_like
+    path = tmp_path_factory.mktemp("saved") / "sk-model"
+    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=SKLEARN_COLUMNS))
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _envrepro_home(tmp_path_factory: pytest.TempPathFactory):
     """One ENVREPRO_HOME (env cache, package cache, runtime dir) per session, never the user's.

@@ -15,13 +15,8 @@ COLUMNS = ["a", "b", "c", "d"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, sklearn_model, iris_like):
-    pd = pytest.importorskip("pandas")
-    X, _ = iris_like
-    path = tmp_path_factory.mktemp("predict") / "model"
-    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=COLUMNS))
-    return path
-
+def model_dir(saved_sklearn_dir):
+    return saved_sklearn_dir
 
 def test_cli_json_csv_stdin_and_output_file(tmp_path, model_dir, sklearn_model, iris_like):
     X, _ = iris_like

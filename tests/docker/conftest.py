@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import envrepro
 from tests.conftest import run_cli
 
 
@@ -29,14 +28,9 @@ def tree_digest(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, sklearn_model, iris_like) -> Path:
+def saved_model(saved_sklearn_dir) -> Path:
     """A saved sklearn model with no lock (conda.yaml asks for conda-forge, mapped to the local channel)."""
-    pd = pytest.importorskip("pandas")
-    X, _ = iris_like
-    path = tmp_path_factory.mktemp("docker") / "sk-model"
-    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=list("abcd")))
-    return path
-
+    return saved_sklearn_dir
 
 @pytest.fixture(scope="module")
 def locked_model(tmp_path_factory, saved_model, local_channel_url) -> Path:

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import envrepro
 
 
 @pytest.fixture(scope="module")
-def sk_model_dir(tmp_path_factory, sklearn_model, iris_like) -> Path:
-    pd = pytest.importorskip("pandas")
-    X, _ = iris_like
-    path = tmp_path_factory.mktemp("e2e") / "sk-model"
-    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=list("abcd")))
-    return path
-
+def sk_model_dir(saved_sklearn_dir) -> Path:
+    return saved_sklearn_dir
 
 @pytest.fixture
 def cli_env(tmp_path_factory) -> dict:

@@ -27,13 +27,8 @@ class Scorer(envrepro.PythonModel):
 
 
 @pytest.fixture(scope="module")
-def sklearn_dir(tmp_path_factory, sklearn_model, iris_like):
-    pd = pytest.importorskip("pandas")
-    X, _ = iris_like
-    path = tmp_path_factory.mktemp("serve") / "sk"
-    envrepro.save_model(sklearn_model, path, input_example=pd.DataFrame(X[:2], columns=COLUMNS))
-    return path
-
+def sklearn_dir(saved_sklearn_dir):
+    return saved_sklearn_dir
 
 @pytest.fixture(scope="module")
 def sklearn_server(sklearn_dir):
