@@ -29,6 +29,17 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(directory: str) -> str:
+    return os.path.realpath(directory)
+
+
+def _realpath(file: str) -> str:
+    """realpath of a module file; directories are resolved once (a capture lists thousands of modules)."""
+    directory, name = os.path.split(file)
+    return os.path.join(_real_dir(directory), name)
+
 Kind = Literal["stdlib", "excluded", "dist", "local", "unknown"]
 
 # Distributions the environment builder provides itself: never inferred as model requirements.
@@ -73,6 +84,7 @@ class ModuleResolver:
         self._path = path
         self._stdlib_dirs = _stdlib_dirs()
         self._site_dirs = _site_dirs()
+        self._editable: dict[str, bool] = {}
 
     # --- metadata indexes: one scan of the metadata directories, reused while they do not change -------------
     @functools.cached_property
@@ -101,8 +113,11 @@ class ModuleResolver:
         return self._by_name.get(canonicalize_name(name))
 
     def is_editable(self, name: str) -> bool:
-        dist = self.distribution(name)
-        return dist is not None and editable_root(dist) is not None
+        key = canonicalize_name(name)
+        if key not in self._editable:  # asked once per captured module: read the metadata once per dist
+            dist = self.distribution(name)
+            self._editable[key] = dist is not None and editable_root(dist) is not None
+        return self._editable[key]
 
     # --- resolution ----------------------------------------------------------------------------------------
     def is_stdlib(self, module: str, file: str | None = None) -> bool:
@@ -110,7 +125,7 @@ class ModuleResolver:
         if top in _ALWAYS_STDLIB or top in sys.builtin_module_names or top in sys.stdlib_module_names:
             return True
         if file:
-            real = os.path.realpath(file)
+            real = _realpath(file)
             return _under(real, self._stdlib_dirs) and not _under(real, self._site_dirs)
         return False
 
@@ -132,7 +147,7 @@ class ModuleResolver:
             # Only the shared namespace itself (``google``) was named: no single owner, nothing to add.
             return Resolution("unknown")
         if file:
-            real = os.path.realpath(file)
+            real = _realpath(file)
             for root, dist in self._editable_roots:
                 if _under(real, [root]):
                     if dist in EXCLUDED_DISTRIBUTIONS:
@@ -145,7 +160,7 @@ class ModuleResolver:
     def _narrow(self, module: str, candidates: list[str], file: str | None) -> list[str]:
         """Pick the owner of ``module`` among distributions sharing its top-level (namespace) package."""
         if file:
-            real = os.path.realpath(file)
+            real = _realpath(file)
             owners = [c for c in candidates if real in self._record_files(c)]
             if len(owners) == 1:
                 return owners
