@@ -97,8 +97,8 @@ def update_pip_requirements_cmd(model_path: str, operation: str, requirements: t
 def _env_options(func):
     """Options shared by every command that builds a model's environment."""
     options = [
-        click.option("--env-manager", type=click.Choice(["uv", "virtualenv", "conda", "local"]), default="uv",
-                     show_default=True, help="How to rebuild the model's environment."),
+        click.option("--env-manager", type=click.Choice(["uv", "virtualenv", "conda", "local"]), default=None,
+                     help="How to rebuild the model's environment [default: uv when installed, else virtualenv]."),
         click.option("--pip-requirements-override", "overrides", multiple=True, metavar="REQ",
                      help="Install REQ on top of the model's requirements (repeatable); the model is unchanged."),
         click.option("--conda-exe", type=click.Path(), default=None,
@@ -138,7 +138,7 @@ def env_group() -> None:
 @click.option("--prefix", type=click.Path(), default=None,
               help="Build at this path instead of the cache (must not exist or be empty), e.g. in a Dockerfile.")
 @_env_options
-def env_create_cmd(model_path: str, from_lock: bool | None, prefix: str | None, env_manager: str,
+def env_create_cmd(model_path: str, from_lock: bool | None, prefix: str | None, env_manager: str | None,
                    overrides: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
                    quiet: bool) -> None:
     """Build (or reuse) the model's environment and print its prefix."""
@@ -205,7 +205,7 @@ def env_prune_cmd(days: float) -> None:
 @_env_options
 @click.pass_context
 def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None, content_type: str,
-                env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
+                env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
                 channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Predict on a file of inputs inside the model's own environment.
 
@@ -244,7 +244,7 @@ def _read_input(path: str) -> bytes:
 @_env_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
-              env_manager: str, overrides: tuple[str, ...], conda_exe: str | None,
+              env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
               channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command

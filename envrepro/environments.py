@@ -39,10 +39,12 @@ def existing_env(prefix: str | Path) -> Environment:
     return Environment(prefix, python, "prefix")
 
 
-def create_env(model_uri: str | Path, *, env_manager: str = "uv",
+def create_env(model_uri: str | Path, *, env_manager: str | None = None,
                pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
                env_prefix: str | Path | None = None, **engine_options: object) -> Environment:
     """Build (or reuse from the cache) the environment a model recorded, and return it.
+
+    ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv.
 
     ``prefix=PATH`` (an engine option) builds at PATH instead of the cache; ``env_prefix=PATH`` uses an
     environment built there earlier and builds nothing.
@@ -50,6 +52,10 @@ def create_env(model_uri: str | Path, *, env_manager: str = "uv",
     if env_prefix is not None:
         ModelDir.open(model_uri)  # still fail clearly on a bad model path
         return existing_env(env_prefix)
+    if env_manager is None:  # uv when it is installed, virtualenv (or venv) otherwise
+        from .envs.venv_engine import default_venv_tool
+
+        env_manager = default_venv_tool()
     if env_manager not in ENV_MANAGERS:
         raise EnvreproError(f"unknown env manager {env_manager!r}", hint=f"use one of {', '.join(ENV_MANAGERS)}")
     model = ModelDir.open(model_uri)

@@ -72,7 +72,7 @@ def run_worker_predict(env: Environment, model_uri: str | Path, body: bytes, con
 
 
 def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | Path | None = None,
-            content_type: str = "json", output_path: str | Path | None = None, env_manager: str = "uv",
+            content_type: str = "json", output_path: str | Path | None = None, env_manager: str | None = None,
             pip_requirements_override: Sequence[str] | None = None, quiet: bool = True,
             **engine_options: Any) -> Any:
     """Predict with the model inside its own environment; returns the predictions (JSON-decoded)."""
@@ -96,7 +96,7 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
 
 
 def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
-                  max_request_bytes: int | None = None, env_manager: str = "uv",
+                  max_request_bytes: int | None = None, env_manager: str | None = None,
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
                   verbose: bool = False, **engine_options: Any) -> list[str]:
     """The command that serves the model from inside its environment (the CLI execs it).

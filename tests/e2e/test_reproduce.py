@@ -170,3 +170,19 @@ def test_clear_errors(tmp_path, sk_model_dir, local_channel_url):
                    "--channel-alias", "conda-forge=http://127.0.0.1:9/conda-forge")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "Fatal Python error" not in proc.stderr
     assert "127.0.0.1:9" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_default_manager_is_uv_when_installed_else_virtualenv(tmp_path, monkeypatch):
+    import envrepro
+    from envrepro.envs import venv_engine
+
+    class Echo(envrepro.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    envrepro.save_model(Echo(), tmp_path / "model", pip_requirements=["six==1.16.0"])
+    assert envrepro.create_env(tmp_path / "model", quiet=True).manager == "uv"
+    monkeypatch.setattr(venv_engine, "find_uv", lambda: None)
+    env = envrepro.create_env(tmp_path / "model", quiet=True)
+    assert env.manager == "virtualenv"
+    subprocess.run([str(env.python), "-c", "import six"], check=True)
