@@ -58,29 +58,28 @@ def main(spec: dict[str, Any]) -> None:
         original_import = builtins.__import__
 
         def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
-            frame = sys._getframe(1)
-            scope = globals if globals is not None else frame.f_globals
+            if level:  # a relative import stays inside one package: nothing to attribute
+                return original_import(name, globals, locals, fromlist, level)
+            scope = globals if globals is not None else sys._getframe(1).f_globals
             if id(scope) in infra:
                 return original_import(name, globals, locals, fromlist, level)
-            top = name.split(".")[0] if not level else None
-            fresh = top is not None and top not in sys.modules
+            importer = scope.get("__name__") or "?"
+            top = name.partition(".")[0]
+            if top in sys.modules and importer.partition(".")[0] == top:
+                # A package importing its own modules says nothing about who needs it (and this is most of
+                # the imports a large library makes: skipping them keeps the capture fast).
+                return original_import(name, globals, locals, fromlist, level)
+            fresh = top not in sys.modules
             module = original_import(name, globals, locals, fromlist, level)
             try:
-                absolute = name
-                if level:
-                    from importlib.util import resolve_name
-
-                    absolute = resolve_name("." * level + name, scope.get("__package__") or "")
-                targets = [absolute] + [f"{absolute}.{item}" for item in fromlist or ()
-                                        if isinstance(item, str) and f"{absolute}.{item}" in sys.modules]
-                importer = scope.get("__name__") or "?"
+                frame = sys._getframe(1)
+                targets = [name] + [f"{name}.{item}" for item in fromlist or ()
+                                    if isinstance(item, str) and f"{name}.{item}" in sys.modules]
                 site = [importer, frame.f_code.co_filename, frame.f_lineno]
                 if fresh:
                     first.setdefault(top, site)
                 for target in targets:
                     recorded.setdefault(target, stage[0])
-                    if importer.split(".")[0] == target.split(".")[0]:
-                        continue  # a package importing its own submodules says nothing about who needs it
                     sites = importers.setdefault(target, [])
                     if len(sites) < 8 and site not in sites:
                         sites.append(site)
