@@ -119,7 +119,7 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
     import logging
 
     from ..errors import EnvironmentBuildError
-    from ..lock import check_lock, find_lock, read_lockfile
+    from ..lock.locate import find_lock  # the rest of envrepro.lock only once a lock exists (start-up time)
 
     if from_lock is False:
         return None
@@ -129,6 +129,8 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
             raise EnvironmentBuildError("--from-lock given but the model has no lock file", path=model.path,
                                         hint="create one with `envrepro lock -m MODEL`")
         return None
+    from ..lock import check_lock, read_lockfile
+
     if not from_lock:
         kind = read_lockfile(lock).metadata.custom.get("envrepro.kind", "conda")
         if (kind == "conda") != (manager == "conda"):

@@ -6,13 +6,31 @@ See docs/locking.md. Public API: :func:`lock_model`, :func:`check_lock`, :func:`
 
 from __future__ import annotations
 
-from .check import LockCheck, check_lock
-from .create import DEFAULT_PLATFORMS, lock_model
-from .install import install_from_lock
-from .locate import MLMODEL_KEY, find_lock, record_lock
-from .lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
-from .render import render_lock
-from .virtual import default_virtual_packages
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+# Imported on first use: `env create` looks for a lock on every call and must not pay for the lock machinery.
+_LAZY = {
+    "LockCheck": ".check", "check_lock": ".check",
+    "DEFAULT_PLATFORMS": ".create", "lock_model": ".create",
+    "install_from_lock": ".install",
+    "MLMODEL_KEY": ".locate", "find_lock": ".locate", "record_lock": ".locate",
+    "DEFAULT_LOCK_NAME": ".lockfile", "LockedPackage": ".lockfile", "Lockfile": ".lockfile",
+    "LockMetadata": ".lockfile", "read_lockfile": ".lockfile", "write_lockfile": ".lockfile",
+    "render_lock": ".render",
+    "default_virtual_packages": ".virtual",
+}
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+
+if TYPE_CHECKING:
+    from .check import LockCheck, check_lock
+    from .create import DEFAULT_PLATFORMS, lock_model
+    from .install import install_from_lock
+    from .locate import MLMODEL_KEY, find_lock, record_lock
+    from .lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
+    from .render import render_lock
+    from .virtual import default_virtual_packages
 
 __all__ = [
     "DEFAULT_LOCK_NAME",
