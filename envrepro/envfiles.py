@@ -9,7 +9,6 @@ from __future__ import annotations
 import platform
 import re
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ def current_python_version() -> str:
 
 def pinned_build_dependencies() -> list[str]:
     """pip, setuptools and wheel pinned to the versions installed here (unpinned when absent)."""
+    from importlib import metadata  # only when saving: reading a model must not pay for it
     pins = []
     for name in _BUILD_TOOLS:
         try:
