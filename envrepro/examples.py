@@ -8,18 +8,7 @@ from typing import Any
 
 from .errors import ModelFormatError
 from .model import INPUT_EXAMPLE_FILE
-
-
-def _to_jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+from .serving.payload import to_jsonable
 
 
 def save_input_example(example: Any, model_dir: Path) -> dict[str, Any]:
@@ -32,10 +21,10 @@ def save_input_example(example: Any, model_dir: Path) -> dict[str, Any]:
         payload = {"inputs": example.tolist()}
         info = {"artifact_path": INPUT_EXAMPLE_FILE, "type": "ndarray", "format": "tf-serving"}
     elif isinstance(example, dict):
-        payload = _to_jsonable(example)
+        payload = to_jsonable(example)
         info = {"artifact_path": INPUT_EXAMPLE_FILE, "type": "json_object"}
     elif isinstance(example, (list, tuple)):
-        payload = _to_jsonable(list(example))
+        payload = to_jsonable(list(example))
         info = {"artifact_path": INPUT_EXAMPLE_FILE, "type": "json_list"}
     else:
         raise ModelFormatError(

@@ -10,22 +10,9 @@ from pathlib import Path
 from typing import Iterator
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, keep_mode: bool = True) -> None:
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if keep_mode and path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_files({path: text})
 
 
 def atomic_write_files(files: dict[str | os.PathLike, str]) -> None:

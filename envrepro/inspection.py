@@ -14,7 +14,6 @@ from .provenance import read_provenance
 from .requirements import normalized
 
 _ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
-_DEFAULTS_FAMILY = {"defaults", "main", "r", "msys2", "free", "pro", "anaconda"}
 
 
 @dataclass
@@ -63,7 +62,9 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
     if "conda" in env.sources and not channels:
         problems.append("conda.yaml has no channels: conda falls back to Anaconda's defaults "
                         "(run `envrepro audit --fix`)")
-    bad = [c for c in channels if c.rstrip("/").split("/")[-1] in _DEFAULTS_FAMILY or "repo.anaconda.com" in c]
+    from .audit.channels import classify_channel  # the audit's one definition of "an Anaconda channel"
+
+    bad = [c for c in channels if classify_channel(c) is not None]
     if bad:
         problems.append(f"conda.yaml uses Anaconda channels {bad} (run `envrepro audit --fix`)")
     if "conda" in env.sources and "requirements" in env.sources:
