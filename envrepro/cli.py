@@ -201,11 +201,12 @@ def env_prune_cmd(days: float) -> None:
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
 @click.option("-i", "--input", "input_path", required=True, help="Input file (JSON scoring payload or CSV); - for stdin.")
 @click.option("-o", "--output", "output_path", default=None, help="Write predictions here (default: stdout).")
-@click.option("-t", "--content-type", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-t", "--content-type", type=click.Choice(["json", "csv", "parquet"]), default=None,
+              help="Input format [default: from the file's extension (.csv, .parquet), else json].")
 @_env_options
 @click.pass_context
-def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None, content_type: str,
-                env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
+def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None,
+                content_type: str | None, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
                 channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Predict on a file of inputs inside the model's own environment.
 
@@ -214,16 +215,25 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
     {"instances": [...]} or {"inputs": ...} (optionally with "params"), or CSV with -t csv.
     """
     from .environments import create_env
-    from .predict import run_worker_predict
+    from .predict import check_input, check_output, run_worker_predict
 
+    content_type = content_type or _content_type_from_name(input_path)
     body = sys.stdin.buffer.read() if input_path == "-" else _read_input(input_path)
+    input_name = "stdin" if input_path == "-" else input_path
+    check_input(body, content_type, input_name)  # a bad input or output path fails before the env is built
+    check_output(output_path)
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                      env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases))
     verbose = ctx.find_root().params.get("verbose", False)
     out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
-                             input_name="stdin" if input_path == "-" else input_path)
+                             input_name=input_name)
     if not output_path:
         sys.stdout.buffer.write(out)
+
+
+def _content_type_from_name(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    return {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix, "json")
 
 
 def _read_input(path: str) -> bytes:
@@ -239,17 +249,19 @@ def _read_input(path: str) -> bytes:
 @click.option("-p", "--port", default=5000, show_default=True, type=int)
 @click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
-@click.option("--max-request-bytes", default=50 * 1024 * 1024, show_default=True, type=int,
+@click.option("--max-request-bytes", default=50 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Requests with a larger body get 413.")
+@click.option("--access-log", is_flag=True, help="Log one line per request (common log format) to stderr.")
 @_env_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
-              env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
+              access_log: bool, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
               channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command
 
     command = serve_command(model_path, host=host, port=port, workers=workers, max_request_bytes=max_request_bytes,
+                            access_log=access_log,
                             env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                             verbose=ctx.find_root().params.get("verbose", False), env_prefix=env_prefix,
                             **_engine_options(conda_exe, channel_aliases))

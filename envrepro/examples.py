@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from envrepro_runtime.errors import ModelLoadError
+from envrepro_runtime.payload import to_jsonable
+from envrepro_runtime.schema import read_input_example
+
 from .errors import ModelFormatError
 from .model import INPUT_EXAMPLE_FILE
-from .serving.payload import to_jsonable
+
+
+def _cell(value: Any) -> Any:
+    """One DataFrame cell as JSON: full float precision (pandas' to_json keeps 10 digits), ISO timestamps."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def save_input_example(example: Any, model_dir: Path) -> dict[str, Any]:
     """Write the example; return MLmodel's ``saved_input_example_info``."""
     kind = type(example).__module__.split(".")[0] + "." + type(example).__name__
     if kind == "pandas.DataFrame":
-        payload = json.loads(example.to_json(orient="split", index=False, date_format="iso"))
+        payload: Any = {"columns": [_cell(c) for c in example.columns],
+                        "data": [[_cell(v) for v in row] for row in example.itertuples(index=False, name=None)]}
         info = {"artifact_path": INPUT_EXAMPLE_FILE, "type": "dataframe", "pandas_orient": "split"}
     elif kind == "numpy.ndarray":
         payload = {"inputs": example.tolist()}
@@ -37,24 +53,7 @@ def save_input_example(example: Any, model_dir: Path) -> dict[str, Any]:
 
 def load_input_example(model_dir: Path, info: dict[str, Any] | None) -> Any:
     """The example as the model expects it (DataFrame, ndarray, dict or list); None when absent."""
-    if not info:
-        return None
-    path = model_dir / str(info.get("artifact_path", INPUT_EXAMPLE_FILE))
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFormatError("input example named in MLmodel is missing", path=path) from None
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"malformed input example: {exc}", path=path) from None
-    kind = info.get("type")
-    if kind == "dataframe":
-        import pandas as pd
-
-        if isinstance(payload, dict) and "dataframe_split" in payload:  # MLflow >= 2.20 serving format
-            payload = payload["dataframe_split"]
-        return pd.DataFrame(payload.get("data", []), columns=payload.get("columns"))
-    if kind == "ndarray":
-        import numpy as np
-
-        return np.asarray(payload["inputs"] if isinstance(payload, dict) and "inputs" in payload else payload)
-    return payload
+        return read_input_example(str(model_dir), info)
+    except ModelLoadError as exc:
+        raise ModelFormatError(exc.message, path=exc.path) from None

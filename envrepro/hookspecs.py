@@ -20,7 +20,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 class Predictor(Protocol):
-    """What a flavor's ``load`` returns: anything with ``predict(data)``."""
+    """What a flavor's runtime loader returns: anything with ``predict(data, params=None)``.
+
+    By convention it keeps the model object it wraps as ``raw_model`` (``PyFuncModel.unwrap()`` returns it).
+    """
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any: ...
 
@@ -46,7 +49,9 @@ class Flavor:
     name:
         the key under ``flavors:`` in MLmodel (``sklearn``, ``pytorch``, ``python_function``...).
     loader_module:
-        the module written as ``python_function.loader_module``; loading dispatches on it.
+        the module written as ``python_function.loader_module``: the one *MLflow* imports to load the model
+        (``mlflow.sklearn`` for the sklearn flavor, so MLflow loads envrepro's models). envrepro itself chooses
+        by the flavor keys in MLmodel and loads through ``runtime_loader``.
     can_handle(obj) -> bool:
         whether ``save_model`` may pick this flavor for ``obj`` when no ``flavor=`` is given.
     default_requirements() -> list[str]:
@@ -54,8 +59,17 @@ class Flavor:
     save(obj, path, options) -> SaveResult:
         write the artifact into the model directory ``path``; ``options`` holds flavor-specific keyword
         arguments given to ``save_model`` (e.g. ``serialization_format``, ``artifacts``).
-    load(path, flavor_conf) -> Predictor:
-        load the artifact back from ``path`` given the ``flavors.<name>`` entry of MLmodel.
+    runtime_loader:
+        the module that loads the model *inside its environment* (and in-process for ``envrepro.load_model``):
+        it defines ``load(model_dir, conf, pyfunc_conf)`` returning a :class:`Predictor`. It runs under the
+        model's own Python (3.6 or later) with only the standard library and the flavor's own libraries, so it
+        follows the runtime's contract (see runtime/__init__.py) and must not import envrepro or pluggy. envrepro
+        copies it (a module, or a package with its submodules) into the runtime directory it puts on the
+        environment's ``sys.path``; it may import ``envrepro_runtime.errors`` and ``envrepro_runtime.python_model``.
+    loads_mlflow_models:
+        whether ``runtime_loader`` also reads models that MLflow saved under this flavor's key (MLflow's
+        sklearn layout, say), so envrepro loads them without importing MLflow. When False, models saved by
+        MLflow with this key are loaded by MLflow's own loader, in their environment.
     priority:
         higher wins when several flavors can handle the same object.
     aliases:
@@ -67,7 +81,8 @@ class Flavor:
     can_handle: Callable[[Any], bool]
     default_requirements: Callable[[], list[str]]
     save: Callable[[Any, Path, Mapping[str, Any]], SaveResult]
-    load: Callable[[Path, Mapping[str, Any]], Predictor]
+    runtime_loader: str
+    loads_mlflow_models: bool = False
     priority: int = 0
     aliases: tuple[str, ...] = ()
     description: str = ""

@@ -1,17 +1,19 @@
-"""``load_model``: read a model directory back into something with ``.predict``."""
+"""Which loader a model needs (:func:`choose_loader`), and ``load_model`` in the current process.
+
+The same choice and the same loader code serve both places a model is loaded: here, in the user's process,
+and inside the model's own environment (through the load spec, see :mod:`envrepro.launch`).
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .code_paths import add_code_dir_to_path
 from .errors import FlavorError, ModelFormatError
-from .hookspecs import Flavor, Predictor
+from .hookspecs import Flavor
 from .model import PYFUNC, ModelDir
 from .plugins import flavors
 
@@ -19,11 +21,67 @@ log = logging.getLogger(__name__)
 _warned: set[str] = set()
 
 
+@dataclass(frozen=True)
+class LoaderChoice:
+    """A registered flavor's runtime loader, or (``flavor`` None) MLflow's own loader."""
+
+    flavor: Flavor | None
+    key: str | None = None  # the MLmodel flavor key whose conf the loader gets
+    conf: Mapping[str, Any] | None = None
+    pyfunc_conf: Mapping[str, Any] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        if self.flavor is None:
+            return {"kind": "mlflow"}
+        return {"kind": "flavor", "module": self.flavor.runtime_loader, "flavor": self.flavor.name,
+                "conf": dict(self.conf or {}), "pyfunc_conf": dict(self.pyfunc_conf or {})}
+
+
+def choose_loader(model: ModelDir) -> LoaderChoice:
+    """The loader for ``model``.
+
+    1. A registered flavor named by one of MLmodel's flavor keys, when envrepro saved the model or the
+       flavor reads MLflow's layout for that key. ``python_function`` counts only when it is the model's
+       only flavor (otherwise it is the generic entry every model has).
+    2. MLflow's own loader, for a model MLflow saved (``loader_module: mlflow.*``) with no such flavor.
+    3. A registered flavor whose ``loader_module`` is the model's (a plugin's model saved by another tool).
+    """
+    mlmodel = model.mlmodel
+    registered = {flavor.name: flavor for flavor, _ in flavors().values()}
+    pyfunc_conf = mlmodel.pyfunc_conf or {}
+    loader = pyfunc_conf.get("loader_module")
+    saved_by_envrepro = mlmodel.envrepro_version is not None
+    keys = [k for k in mlmodel.flavors if k != PYFUNC] or [k for k in mlmodel.flavors if k == PYFUNC]
+    for key in keys:
+        flavor = registered.get(key)
+        if flavor is not None and (saved_by_envrepro or flavor.loads_mlflow_models):
+            return LoaderChoice(flavor, key, mlmodel.flavors[key], pyfunc_conf)
+    if not saved_by_envrepro and isinstance(loader, str) and loader.startswith("mlflow."):
+        return LoaderChoice(None)
+    for flavor in registered.values():
+        if loader and flavor.loader_module == loader:
+            key = flavor.name if flavor.name in mlmodel.flavors else PYFUNC
+            return LoaderChoice(flavor, key, mlmodel.flavors.get(key, {}), pyfunc_conf)
+    raise FlavorError(
+        f"no registered flavor can load this model (flavors: {', '.join(mlmodel.flavors)}, loader_module: {loader})",
+        path=model.path / "MLmodel", hint=_plugin_hint(),
+    )
+
+
+def _plugin_hint() -> str:
+    from .plugins import list_plugins
+
+    broken = [f"{p.name} ({p.error})" for p in list_plugins() if p.error]
+    if broken:
+        return f"a plugin failed to load and may be the one needed: {'; '.join(broken)}"
+    return "install the plugin that provides it; `envrepro flavors` lists what is registered"
+
+
 class PyFuncModel:
     """A loaded model: ``predict(data, params=None)`` whatever its flavor."""
 
-    def __init__(self, predictor: Predictor, model_dir: ModelDir, flavor_name: str):
-        self._predictor = predictor
+    def __init__(self, loaded: Any, model_dir: ModelDir, flavor_name: str):
+        self._loaded = loaded
         self.model_dir = model_dir
         self.flavor = flavor_name
 
@@ -32,29 +90,13 @@ class PyFuncModel:
         return self.model_dir.mlmodel
 
     def unwrap(self) -> Any:
-        return getattr(self._predictor, "raw_model", self._predictor)
+        return self._loaded.raw_model
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        if params:
-            return self._predictor.predict(data, params=params)
-        return self._predictor.predict(data)
+        return self._loaded.predict(data, params=params)
 
     def __repr__(self) -> str:
         return f"PyFuncModel(flavor={self.flavor!r}, path={str(self.model_dir.path)!r})"
-
-
-def _choose_flavor(model: ModelDir) -> tuple[Flavor, dict[str, Any]] | None:
-    registered = [f for f, _ in flavors().values()]
-    conf = model.mlmodel.pyfunc_conf or {}
-    loader = conf.get("loader_module")
-    for flavor in registered:
-        if loader and flavor.loader_module == loader and flavor.name in model.mlmodel.flavors:
-            return flavor, model.mlmodel.flavors[flavor.name]
-    # A model written by another tool (MLflow's sklearn/pytorch) whose own flavor entry we understand.
-    for flavor in registered:
-        if flavor.name != PYFUNC and flavor.name in model.mlmodel.flavors:
-            return flavor, model.mlmodel.flavors[flavor.name]
-    return None
 
 
 def _warn_mismatches(model: ModelDir) -> None:
@@ -77,34 +119,18 @@ def _warn_mismatches(model: ModelDir) -> None:
 
 
 def load_model(model_uri: str | os.PathLike, *, check_requirements: bool = True) -> PyFuncModel:
+    """Load a model (envrepro's or MLflow's) into this process."""
+    from envrepro_runtime.errors import ModelLoadError
+    from envrepro_runtime.loading import load
+
+    from .launch import load_spec
+
     model = ModelDir.open(Path(model_uri))
     if check_requirements:
         _warn_mismatches(model)
-    add_code_dir_to_path(model.code_dir)
-    loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
-    from_mlflow = isinstance(loader, str) and loader.startswith("mlflow.")
-    if from_mlflow and importlib.util.find_spec("mlflow") is not None:
-        return _load_with_mlflow(model, loader)  # MLflow's own loader, installed by the model's requirements
-    chosen = _choose_flavor(model)
-    if chosen is not None:
-        flavor, conf = chosen
-        return PyFuncModel(flavor.load(model.path, conf), model, flavor.name)
-    if from_mlflow:
-        return _load_with_mlflow(model, loader)
-    raise FlavorError(
-        f"no registered flavor can load this model (flavors: {', '.join(model.mlmodel.flavors)}, "
-        f"loader_module: {loader})", path=model.path / "MLmodel",
-        hint="install the plugin that provides it; `envrepro flavors` lists what is registered",
-    )
-
-
-def _load_with_mlflow(model: ModelDir, loader: str) -> PyFuncModel:
+    spec = load_spec(model)
     try:
-        mlflow_pyfunc = importlib.import_module("mlflow.pyfunc")
-    except ImportError:
-        raise FlavorError(
-            f"this model was saved by MLflow (loader {loader}) and MLflow is not installed here",
-            path=model.path / "MLmodel",
-            hint="run it in its own environment: envrepro predict -m MODEL --env-manager uv",
-        ) from None
-    return PyFuncModel(mlflow_pyfunc.load_model(str(model.path)), model, PYFUNC)
+        loaded = load(spec, with_example=False)
+    except ModelLoadError as exc:
+        raise ModelFormatError(exc.message, path=exc.path or model.path, hint=exc.hint) from None
+    return PyFuncModel(loaded, model, spec["loader"].get("flavor") or PYFUNC)

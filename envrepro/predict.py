@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
 from .environments import Environment, create_env
 from .errors import EnvreproError
+from .model import ModelDir
 
-_MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
 def _payload(input_data: Any) -> bytes:
     """Python objects → MLflow's scoring JSON (DataFrame → dataframe_split, arrays/lists/dicts → inputs)."""
     kind = f"{type(input_data).__module__.split('.')[0]}.{type(input_data).__name__}"
     if kind == "pandas.DataFrame":
-        return json.dumps({"dataframe_split": json.loads(input_data.to_json(orient="split", index=False))}).encode()
+        return json.dumps({"dataframe_split": json.loads(input_data.to_json(orient="split", index=False,
+                                                                            double_precision=15))}).encode()
     if hasattr(input_data, "toarray") and kind.startswith("scipy."):
         input_data = input_data.toarray()
     if hasattr(input_data, "tolist"):
@@ -30,44 +32,78 @@ def _payload(input_data: Any) -> bytes:
                         hint="use a pandas DataFrame, numpy array, scipy sparse matrix, dict or list")
 
 
-def _explain_failure(stderr: str, model_uri: str | Path) -> EnvreproError:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else "no output"
-    if last.startswith("envrepro: error: "):
-        return EnvreproError(last[len("envrepro: error: "):])
-    missing = _MISSING_MODULE.search(stderr)
-    if missing:
-        module = missing.group(1).split(".")[0]
-        return EnvreproError(
-            f"the model failed in its environment: {last}",
-            hint=f"the recorded requirements miss {module!r}: retry with --pip-requirements-override <package>, "
-                 f"then record it: envrepro update-pip-requirements -m {model_uri} add <package>==<version>",
-        )
-    return EnvreproError(f"the model failed in its environment: {last}", hint="run with -v for the full output")
+def media_type(content_type: str) -> str:
+    if content_type not in CONTENT_TYPES:
+        raise EnvreproError(f"unknown content type {content_type!r}", hint=f"use one of {', '.join(CONTENT_TYPES)}")
+    return CONTENT_TYPES[content_type]
+
+
+def check_input(body: bytes, content_type: str, input_name: str) -> None:
+    """Fail on a malformed input now, before any environment is built (standard-library checks only)."""
+    from envrepro_runtime.errors import PayloadError
+    from envrepro_runtime.payload import check_request
+
+    try:
+        check_request(body, media_type(content_type))
+    except PayloadError as exc:
+        raise EnvreproError(exc.message, path=input_name) from None
+
+
+def check_output(output: str | os.PathLike | None) -> None:
+    """Fail on an output path that cannot be written, before any environment is built."""
+    if output is None or os.fspath(output) == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise EnvreproError("the output path is a directory", path=path, hint="name a file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise EnvreproError("the output's directory does not exist", path=path, hint=f"create {parent} first")
+    if not os.access(parent, os.W_OK):
+        raise EnvreproError("the output's directory is not writable", path=path)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail on a port that is out of range or taken, before any environment is built."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise EnvreproError(f"port {port} is out of range", hint="use a port from 1 to 65535, or 0 for any free one")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise EnvreproError(f"cannot listen on {host}: {exc.strerror}", hint="use an IP address or a known name")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise EnvreproError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                hint="choose another port with -p, or stop what is listening there") from None
 
 
 def run_worker_predict(env: Environment, model_uri: str | Path, body: bytes, content_type: str = "json",
                        output: str | None = None, verbose: bool = False, input_name: str = "input") -> bytes:
     """Predict once inside ``env``; a cached environment is marked in use so `env prune` leaves it alone."""
-    import contextlib
+    from .launch import explain_failure, load_spec, worker_command
 
-    from .runtime import worker_command
-
-    args = ["predict", "--model", str(Path(model_uri).resolve()), "--input", "-", "--content-type", content_type,
-            "--input-name", input_name]
+    spec = load_spec(ModelDir.open(model_uri), name=str(model_uri))
+    args = ["--content-type", media_type(content_type), "--input-name", input_name]
     if output:
-        args += ["--output", output]
+        args += ["--output", str(Path(output).absolute())]
+    command = worker_command(env.python, "predict", spec, *args, verbose=verbose)
     with contextlib.ExitStack() as stack:
         if env.cache_key is not None:
             from .envs.cache import EnvCache
 
             stack.enter_context(EnvCache().in_use(env.cache_key))
-        proc = subprocess.run(worker_command(env.python, *args), input=body, capture_output=True)
+        proc = subprocess.run(command, input=body, capture_output=True)
     stderr = proc.stderr.decode(errors="replace")
     if verbose and stderr:
         os.write(2, proc.stderr)
     if proc.returncode != 0:
-        raise _explain_failure(stderr, model_uri)
+        raise explain_failure(stderr, str(model_uri), proc.returncode)
     return proc.stdout
 
 
@@ -85,11 +121,13 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
             raise EnvreproError(f"cannot read input: {exc.strerror}", path=input_path) from None
     else:
         body, content_type = _payload(input_data), "json"
+    input_name = str(input_path) if input_path is not None else "input_data"
+    check_input(body, content_type, input_name)
+    check_output(output_path)
     env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
                      quiet=quiet, **engine_options)
-    out = run_worker_predict(env, model_uri, body, content_type,
-                             str(output_path) if output_path else None,
-                             input_name=str(input_path) if input_path is not None else "input_data")
+    out = run_worker_predict(env, model_uri, body, content_type, str(output_path) if output_path else None,
+                             input_name=input_name)
     if output_path:
         return json.loads(Path(output_path).read_text())["predictions"]
     return json.loads(out)["predictions"]
@@ -98,27 +136,30 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
 def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
                   max_request_bytes: int | None = None, env_manager: str | None = None,
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
-                  verbose: bool = False, **engine_options: Any) -> list[str]:
+                  verbose: bool = False, access_log: bool = False, **engine_options: Any) -> list[str]:
     """The command that serves the model from inside its environment (the CLI execs it).
 
     A cached environment is locked as in use on a descriptor the exec'd server inherits, so `env rm` and
     `env prune` leave it alone while it serves.
     """
-    from .runtime import worker_command
+    from . import __version__
+    from .launch import load_spec, worker_command
 
+    check_listen(host, port)
+    model = ModelDir.open(model_uri)
+    spec = load_spec(model, name=str(model_uri))  # an unloadable model fails now, not after the build
     env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
                      quiet=quiet, **engine_options)
     if env.cache_key is not None and os.name == "posix":
         from .envs.cache import EnvCache
 
         EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
-    args = ["serve", "--model", str(Path(model_uri).resolve()), "--host", host, "--port", str(port),
-            "--workers", str(workers)]
+    args = ["--host", host, "--port", str(port), "--workers", str(workers), "--version", __version__]
     if max_request_bytes is not None:
         args += ["--max-request-bytes", str(max_request_bytes)]
-    if verbose:
-        args.insert(0, "-v")
-    return worker_command(env.python, *args)
+    if access_log:
+        args.append("--access-log")
+    return worker_command(env.python, "serve", spec, *args, verbose=verbose, report="text")
 
 
 __all__ = ["predict", "serve_command"]

@@ -18,6 +18,17 @@ _PASSTHROUGH = re.compile(r"^(-e\s|--editable\s|git\+|hg\+|svn\+|bzr\+|https?://
 _OPTION = re.compile(r"^--?[a-zA-Z]")
 
 
+# Distributions every environment envrepro builds already has: the runtime directory on its sys.path provides
+# envrepro's in-environment part (``PythonModel`` for pickled pyfunc models). A model may record them so that
+# environments built by other tools (MLflow) install them; envrepro never asks a package index for them.
+RUNTIME_PROVIDED = frozenset({"envrepro"})
+
+
+def installable(lines: Sequence[str]) -> list[str]:
+    """``lines`` without the requirements the runtime provides (see RUNTIME_PROVIDED)."""
+    return [line for line in lines if requirement_name(line) not in RUNTIME_PROVIDED]
+
+
 @dataclass
 class RequirementSet:
     """Requirements and constraints, in order, as pip reads them."""

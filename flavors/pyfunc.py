@@ -1,4 +1,8 @@
-"""The pyfunc flavor: a user's ``envrepro.PythonModel`` subclass, with optional artifacts."""
+"""The pyfunc flavor: a user's ``envrepro.PythonModel`` subclass, with optional artifacts.
+
+The layout is MLflow's (``python_model.pkl``, ``artifacts``, ``loader_module: mlflow.pyfunc.model``), so MLflow
+loads these models when envrepro is installed beside it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
-from envrepro.errors import EnvreproError, ModelFormatError
+from envrepro import __version__
+from envrepro.errors import EnvreproError
 from envrepro.hookspecs import Flavor, SaveResult, hookimpl
 from envrepro.model import PYFUNC
 from envrepro.pins import pin
-from envrepro.python_model import PythonModel, PythonModelContext
+from envrepro.python_model import PythonModel
 
 MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
@@ -22,7 +27,10 @@ def can_handle(obj: Any) -> bool:
 
 
 def default_requirements() -> list[str]:
-    return [pin("cloudpickle")]
+    # The pickle refers to envrepro's PythonModel by name: an environment built from the model's own files
+    # (by MLflow, say) needs envrepro to load it. envrepro's own environments get it from the runtime
+    # directory instead (see envrepro.requirements.RUNTIME_PROVIDED), so it need not be on the package index.
+    return [pin("cloudpickle"), f"envrepro=={__version__}"]
 
 
 def _copy_artifacts(artifacts: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
@@ -65,31 +73,9 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
     return SaveResult(flavor_conf=conf, code_modules=(module,) if module != "__main__" else ())
 
 
-class _Predictor:
-    def __init__(self, model: PythonModel, context: PythonModelContext):
-        self.raw_model = model
-        self.context = context
-
-    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        return self.raw_model.predict(self.context, data, params=params)
-
-
-def load(path: Path, conf: Mapping[str, Any]) -> _Predictor:
-    import cloudpickle
-
-    artifact = path / str(conf.get("python_model") or MODEL_FILE)
-    if not artifact.exists():
-        raise ModelFormatError("model artifact is missing", path=artifact, hint="the model directory is incomplete")
-    with open(artifact, "rb") as fh:
-        model = cloudpickle.load(fh)
-    artifacts = {name: str(path / entry["path"]) for name, entry in (conf.get("artifacts") or {}).items()}
-    context = PythonModelContext(artifacts, conf.get("model_config"))
-    model.load_context(context)
-    return _Predictor(model, context)
-
-
 @hookimpl
 def envrepro_flavors():
-    yield Flavor(name=PYFUNC, loader_module=__name__, can_handle=can_handle,
-                 default_requirements=default_requirements, save=save, load=load, priority=100,
+    yield Flavor(name=PYFUNC, loader_module="mlflow.pyfunc.model", can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, runtime_loader="envrepro_flavors.inenv.pyfunc",
+                 priority=100,
                  aliases=("pyfunc",), description="custom Python models (envrepro.PythonModel subclasses)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from envrepro.errors import EnvreproError, ModelFormatError
+from envrepro.errors import EnvreproError
 from envrepro.hookspecs import Flavor, SaveResult, hookimpl
 from envrepro.pins import pin, public_version
 
@@ -44,40 +44,9 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
     return SaveResult(flavor_conf=conf, code_modules=(module,) if module != "__main__" else ())
 
 
-class _Predictor:
-    def __init__(self, model: Any, device: str):
-        self.raw_model = model
-        self.device = device
-
-    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        import numpy as np
-        import torch
-
-        if hasattr(data, "to_numpy"):
-            data = data.to_numpy()
-        tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data, dtype=np.float32))
-        with torch.no_grad():
-            out = self.raw_model(tensor.to(self.device))
-        return out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else out
-
-
-def load(path: Path, conf: Mapping[str, Any]) -> _Predictor:
-    import os
-
-    import torch
-
-    data_dir = path / str(conf.get("model_data") or DATA_DIR)
-    artifact = data_dir / MODEL_FILE if data_dir.is_dir() else data_dir
-    if not artifact.exists():
-        raise ModelFormatError("model artifact is missing", path=artifact, hint="the model directory is incomplete")
-    device = os.environ.get("ENVREPRO_TORCH_DEVICE", "cpu")
-    model = torch.load(artifact, map_location=device, weights_only=False)
-    model.eval()
-    return _Predictor(model, device)
-
-
 @hookimpl
 def envrepro_flavors():
     yield Flavor(name="pytorch", loader_module=__name__, can_handle=can_handle,
-                 default_requirements=default_requirements, save=save, load=load, priority=20,
+                 default_requirements=default_requirements, save=save,
+                 runtime_loader="envrepro_flavors.inenv.pytorch", priority=20,
                  description="PyTorch nn.Module (whole-module save, CPU load by default)")

@@ -1,4 +1,8 @@
-"""The sklearn flavor: any estimator with ``predict``, saved with pickle or cloudpickle."""
+"""The sklearn flavor: any estimator with ``predict``, saved in MLflow's sklearn layout (pickle or cloudpickle).
+
+MLmodel names ``mlflow.sklearn`` as the loader module, so MLflow loads these models with nothing else
+installed; envrepro loads them (and MLflow's own sklearn models) with ``envrepro_flavors.inenv.sklearn``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
-from envrepro.errors import EnvreproError, ModelFormatError
+from envrepro.errors import EnvreproError
 from envrepro.hookspecs import Flavor, SaveResult, hookimpl
 from envrepro.pins import pin
 
 MODEL_FILE = "model.pkl"
 FORMATS = ("cloudpickle", "pickle")
+RUNTIME_LOADER = "envrepro_flavors.inenv.sklearn"
 
 
 def can_handle(obj: Any) -> bool:
@@ -60,35 +65,9 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
     return SaveResult(flavor_conf=conf, pyfunc_conf={"model_path": MODEL_FILE, "predict_fn": "predict"})
 
 
-class _Predictor:
-    def __init__(self, model: Any, predict_fn: str = "predict"):
-        self.raw_model = model
-        self._predict = getattr(model, predict_fn)
-
-    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        return self._predict(data)
-
-
-def load(path: Path, conf: Mapping[str, Any]) -> _Predictor:
-    artifact = path / str(conf.get("pickled_model") or MODEL_FILE)
-    fmt = conf.get("serialization_format", "cloudpickle")
-    if not artifact.exists():
-        raise ModelFormatError("model artifact is missing", path=artifact, hint="the model directory is incomplete")
-    try:
-        with open(artifact, "rb") as fh:
-            if fmt == "cloudpickle":
-                import cloudpickle
-
-                model = cloudpickle.load(fh)
-            else:
-                model = pickle.load(fh)
-    except (pickle.UnpicklingError, EOFError) as exc:
-        raise ModelFormatError(f"model artifact is corrupt: {exc}", path=artifact) from None
-    return _Predictor(model)
-
-
 @hookimpl
 def envrepro_flavors():
-    yield Flavor(name="sklearn", loader_module=__name__, can_handle=can_handle,
-                 default_requirements=default_requirements, save=save, load=load, priority=10,
+    yield Flavor(name="sklearn", loader_module="mlflow.sklearn", can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER,
+                 loads_mlflow_models=True, priority=10,
                  description="scikit-learn estimators (anything with .predict), pickle or cloudpickle")

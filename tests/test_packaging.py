@@ -11,5 +11,7 @@ def test_every_package_is_listed_in_pyproject():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "envrepro").rglob("__init__.py")}
-    on_disk |= {"envrepro_flavors"}
+    on_disk |= {"envrepro_flavors", "envrepro_runtime"}
+    on_disk |= {"envrepro_flavors." + ".".join(p.parent.relative_to(ROOT / "flavors").parts)
+                for p in (ROOT / "flavors").rglob("*/__init__.py")}
     assert on_disk == listed

@@ -55,7 +55,7 @@ class _Dup:
     @hookimpl
     def envrepro_flavors(self):
         yield Flavor(name="sklearn", loader_module="x", can_handle=lambda o: False,
-                     default_requirements=list, save=lambda *a: SaveResult({}), load=lambda *a: None)
+                     default_requirements=list, save=lambda *a: SaveResult({}), runtime_loader="x")
 
 
 class _Wrong:
@@ -96,10 +96,21 @@ def test_priority_picks_pyfunc_for_python_models():
 
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory) -> Path:
-    """A fresh venv that sees envrepro from the base interpreter and has the echo plugin pip-installed."""
+    """A fresh venv that sees the test interpreter's packages (envrepro as installed there, and its
+    dependencies) and has the echo plugin pip-installed."""
+    import site
+    import sysconfig
+
     root = tmp_path_factory.mktemp("plugin-venv")
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(root / "venv")
+    venv.EnvBuilder(with_pip=True).create(root / "venv")
     python = root / "venv" / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # addsitedir (not a bare path line) so the parent's own .pth files, envrepro's editable finder among
+    # them, are processed too: the venv sees envrepro however the test interpreter has it installed.
+    parents = [p for p in site.getsitepackages() + [sysconfig.get_path("purelib")] if Path(p).is_dir()]
+    (Path(purelib) / "_parent_site.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in dict.fromkeys(parents)))
     source = root / "plugin_dist"  # build from a copy: setuptools writes build/ and egg-info next to the source
     shutil.copytree(ROOT / "tests" / "plugin_dist", source)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)], check=True,
@@ -122,3 +133,11 @@ def test_third_party_plugin_listed_and_used(plugin_venv, tmp_path):
     mlmodel = (tmp_path / "model" / "MLmodel").read_text()
     assert "loader_module: envrepro_echo_flavor" in mlmodel and "echo:" in mlmodel
     assert "envrepro-echo-flavor==0.1.0" in (tmp_path / "model" / "requirements.txt").read_text()
+    # Inside an environment that has neither envrepro nor the plugin, the plugin's runtime loader (copied into
+    # envrepro's runtime directory, without the plugin's host-side __init__) loads the model.
+    bare = tmp_path / "bare"
+    venv.EnvBuilder(with_pip=False).create(bare)
+    (tmp_path / "in.json").write_text('{"inputs": [1, 2]}')
+    out = run_cli("predict", "-m", str(tmp_path / "model"), "-i", str(tmp_path / "in.json"), "--env-prefix",
+                  str(bare), python=str(plugin_venv), check=True)
+    assert json.loads(out.stdout) == {"predictions": [3, 6]}

@@ -74,7 +74,7 @@ def test_missing_module_points_to_the_troubleshooting_flow(tmp_path):
 @pytest.mark.parametrize("breakage, expected", [
     (lambda p: (p / "model.pkl").unlink(), "model.pkl: model artifact is missing"),
     (lambda p: (p / "MLmodel").write_text((p / "MLmodel").read_text()
-                                          .replace("envrepro_flavors.sklearn", "acme_flavors.magic")
+                                          .replace("mlflow.sklearn", "acme_flavors.magic")
                                           .replace("sklearn:", "magic:")),
      "no registered flavor can load this model"),
 ])

@@ -28,7 +28,7 @@ def test_layout_and_mlmodel_schema(tmp_path, sklearn_model, iris_like):
     assert "constraints.txt" not in names and "code" not in names
     mlmodel = yaml.safe_load((path / "MLmodel").read_text())
     pyfunc = mlmodel["flavors"]["python_function"]
-    assert pyfunc["loader_module"] == "envrepro_flavors.sklearn"
+    assert pyfunc["loader_module"] == "mlflow.sklearn"  # MLflow's loader, so MLflow loads it unaided
     assert pyfunc["env"] == {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
     assert pyfunc["python_version"].count(".") == 2
     assert mlmodel["flavors"]["sklearn"]["serialization_format"] == "cloudpickle"

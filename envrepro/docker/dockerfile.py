@@ -95,7 +95,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 COPY tooling/ {TOOLING_DIR}/
 RUN pip install -c {tooling} {wheel} \\
  && rm -rf {TOOLING_DIR} \\
- && python -c "from envrepro.runtime import runtime_dir; runtime_dir()" \\
+ && python -c "from envrepro.launch import runtime_dir; runtime_dir()" \\
  && useradd --system --uid {UID} --user-group --create-home --home-dir /home/envrepro --shell /usr/sbin/nologin envrepro
 COPY --from=builder {ENV_PREFIX} {ENV_PREFIX}
 COPY model/ {MODEL_DIR}/

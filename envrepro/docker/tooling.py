@@ -23,7 +23,7 @@ from ..errors import EnvreproError
 WHEEL_ENV = "ENVREPRO_WHEEL"
 # What a wheel build of the source tree needs (see pyproject.toml's package-dir): nothing else is copied.
 _SOURCE_FILES = ("pyproject.toml", "README.md")
-_SOURCE_DIRS = ("envrepro", "flavors")
+_SOURCE_DIRS = ("envrepro", "flavors", "runtime")
 # The builder stage installs the lock with these; the final stage needs only envrepro's core.
 BUILDER_TOOLS = ("py-rattler", "uv")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..envfiles import ModelEnv
 from ..model import ModelDir
-from ..requirements import normalized, requirement_name
+from ..requirements import installable, normalized, requirement_name
 from .cache import EnvCache
 from .venv_engine import create_venv, venv_cache_fields, venv_python
 
@@ -76,6 +76,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
 
         conda_path = env.sources.get("conda")
         spec = parse_conda_env(conda_path) if conda_path else parse_conda_env(env.conda, base_dir=model.path)
+        spec = replace(spec, pip_requirements=tuple(installable(spec.pip_requirements)))
         exe = resolve_conda_exe(conda_exe)
         fields = spec.cache_fields(channel_alias)
         fields["pip_override"] = normalized(override)
@@ -93,8 +94,9 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         prefix = cache.get_or_build(key, build, meta)
         return BuiltEnv(prefix, prefix_python(prefix), key)
 
+    requirements = installable(env.requirements)
     fields = venv_cache_fields(python_version=env.python_version, build_dependencies=env.build_dependencies,
-                               requirements=env.requirements, constraints=env.constraints, tool=manager,
+                               requirements=requirements, constraints=env.constraints, tool=manager,
                                pip_override=override)
     if _model_relative(env.requirements):
         fields["model"] = meta["model"]
@@ -102,7 +104,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
 
     def build_venv(prefix: Path) -> None:
         create_venv(prefix, python_version=env.python_version, build_dependencies=env.build_dependencies,
-                    requirements=env.requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
+                    requirements=requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
                     quiet=quiet, pip_override=override, cwd=model.path)
 
     prefix = cache.get_or_build(key, build_venv, meta)

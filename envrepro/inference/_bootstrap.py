@@ -42,13 +42,20 @@ def main(spec: dict[str, Any]) -> None:
     try:
         from pathlib import Path
 
+        import importlib
+
+        import envrepro_runtime.loading  # noqa: F401 - envrepro's loader is not the model's import
         from envrepro.examples import load_input_example
+        from envrepro.launch import load_spec
         from envrepro.load import load_model
         from envrepro.model import ModelDir
-        from envrepro.plugins import flavors
 
-        flavors()  # imports every flavor plugin now, so their module-level imports are not the model's
         model_dir = ModelDir.open(Path(spec["model_dir"]))
+        # Choosing the loader imports every flavor plugin, and the chosen runtime loader is imported now: their
+        # module-level imports are envrepro's, not the model's.
+        loader = load_spec(model_dir)["loader"]
+        if loader["kind"] == "flavor":
+            importlib.import_module(loader["module"])
         example = None
         if spec.get("predict"):
             example = load_input_example(model_dir.path, model_dir.mlmodel.saved_input_example_info)

@@ -17,6 +17,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ..requirements import RUNTIME_PROVIDED
+
 Lookup = Callable[[str], "metadata.Distribution | None"]
 
 
@@ -113,9 +115,10 @@ def prune(lookup: Lookup, names: list[str], *, protected: Iterable[str] = ()) ->
         if name in protected:
             result.kept.append(name)
             continue
-        # Only names still listed can bring another: a dependency cycle keeps its first member.
+        # Only names still listed can bring another: a dependency cycle keeps its first member. A
+        # runtime-provided name (envrepro) is never installed by envrepro's own builds, so it brings nothing.
         bringer = None
-        for other in (n for n in names if n != name and n not in result.dropped):
+        for other in (n for n in names if n != name and n not in result.dropped and n not in RUNTIME_PROVIDED):
             if other not in reach:
                 reach[other] = closure(lookup, [other])
             if name in reach[other]:

@@ -22,7 +22,7 @@ from typing import Any, Literal, Mapping
 from ..envfiles import read_model_env
 from ..envs.conda_spec import CondaEnvSpec, parse_conda_env
 from ..model import ModelDir
-from ..requirements import normalized
+from ..requirements import installable, normalized
 
 HASH_SCHEMA = 1  # bump when the meaning of the hashed fields changes
 Kind = Literal["conda", "pip"]
@@ -67,10 +67,11 @@ def read_lock_input(model: ModelDir, kind: Kind = "conda") -> LockInput:
     if kind == "pip":
         source = env.sources.get("virtualenv") or env.sources.get("requirements") or model.path / "MLmodel"
         return LockInput(kind="pip", model_dir=model.path, source=source, python_version=env.python_version,
-                         pip_requirements=tuple(env.requirements), pip_constraints=tuple(env.constraints),
+                         pip_requirements=tuple(installable(env.requirements)), pip_constraints=tuple(env.constraints),
                          build_dependencies=tuple(env.build_dependencies))
     conda_path = env.sources.get("conda")
     spec = parse_conda_env(conda_path) if conda_path is not None else parse_conda_env(env.conda, base_dir=model.path)
     return LockInput(kind="conda", model_dir=model.path, source=conda_path or model.path / "MLmodel",
                      python_version=spec.python_version or env.python_version,
-                     pip_requirements=spec.pip_requirements, pip_constraints=spec.pip_constraints, conda=spec)
+                     pip_requirements=tuple(installable(spec.pip_requirements)),
+                     pip_constraints=spec.pip_constraints, conda=spec)

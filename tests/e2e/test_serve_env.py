@@ -47,7 +47,7 @@ def test_sklearn_served_from_its_uv_env(served_sklearn, sklearn_model, iris_like
                         ({"dataframe_split": {"columns": ["x"], "data": [[1]]}}, 400)):
         code, body = server.invoke(bad)
         assert code == status and set(body) == {"error_code", "message"}
-    assert server.invoke("x", "application/xml")[0] == 400
+    assert server.invoke("x", "application/xml")[0] == 415  # unsupported media type, as mlflow models serve
     assert server.invoke({"inputs": X[:1].tolist()}) == (200, {"predictions": preds[:1]})
 
 
@@ -114,7 +114,8 @@ def _write_mlflow_model(path: Path, model) -> None:
                                pickled=cloudpickle.dumps(model))
 
 
-def test_mlflow_model_served_through_mlflows_own_loader(tmp_path, sklearn_model, iris_like):
+def test_mlflow_sklearn_model_served_without_importing_mlflow(tmp_path, sklearn_model, iris_like):
+    """MLflow's sklearn layout is read by envrepro's own loader: MLflow is in the env but never imported."""
     X, _ = iris_like
     path = tmp_path / "mlflow-model"
     _write_mlflow_model(path, sklearn_model)
@@ -126,13 +127,20 @@ def test_mlflow_model_served_through_mlflows_own_loader(tmp_path, sklearn_model,
         assert server.invoke("{bad")[0] == 400
     finally:
         stop_server(server)
+    from envrepro.launch import load_spec, runtime_dir
+    from envrepro.model import ModelDir
+
     prefix = Path(run_cli("env", "create", "-m", str(path), "-q", check=True).stdout.strip())
-    code = ("import sys; sys.path.append(sys.argv[1]); from envrepro.load import load_model; "
-            f"m = load_model({str(path)!r}, check_requirements=False); print(type(m.unwrap()).__module__)")
-    runtime = next((Path(__import__("os").environ["ENVREPRO_HOME"]) / "runtime").iterdir())
-    out = subprocess.run([str(prefix / "bin" / "python"), "-I", "-c", code, str(runtime)], capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip().startswith("mlflow.")
+    spec = load_spec(ModelDir.open(path))
+    assert spec["loader"]["module"] == "envrepro_flavors.inenv.sklearn"
+    code = ("import json, sys; sys.path.append(sys.argv[1]); from envrepro_runtime.loading import load; "
+            "m = load(json.loads(sys.argv[2])); "
+            "print(type(m.raw_model).__module__, 'mlflow' in sys.modules, 'mlflow' in sys.modules or "
+            "__import__('importlib.util').util.find_spec('mlflow') is not None)")
+    out = subprocess.run([str(prefix / "bin" / "python"), "-I", "-c", code, str(runtime_dir()), json.dumps(spec)],
+                         capture_output=True, text=True, check=True)
+    module, imported, installed = out.stdout.split()
+    assert module.startswith("sklearn.") and (imported, installed) == ("False", "True")
 
 
 SAVE_WITH_REAL_MLFLOW = '''

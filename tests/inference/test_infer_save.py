@@ -52,9 +52,11 @@ def test_loader_imports_do_not_leak_and_flavor_default_is_kept(tmp_path, user_mo
     """))
     path = tmp_path / "model"
     envrepro.save_model(module.Plain(), path, input_example=[1, 2], code_paths=[file])
-    # envrepro's own runtime dependencies (pluggy, yaml, packaging, click, ruamel) are not the model's.
-    assert _reqs(path) == [f"cloudpickle=={_version('cloudpickle')}"]
+    # envrepro's own runtime dependencies (pluggy, yaml, packaging, click, ruamel) are not the model's; envrepro
+    # itself is (the pickle refers to envrepro's PythonModel), as the pyfunc flavor's default.
+    assert _reqs(path) == [f"cloudpickle=={_version('cloudpickle')}", f"envrepro=={envrepro.__version__}"]
     assert _why(path)["cloudpickle"][0] == "default of flavor python_function"
+    assert _why(path)["envrepro"][0] == "default of flavor python_function"
 
 
 def test_imports_in_load_context_and_predict_with_reasons(tmp_path, user_module):
@@ -71,7 +73,8 @@ def test_imports_in_load_context_and_predict_with_reasons(tmp_path, user_module)
     """))
     path = tmp_path / "model"
     envrepro.save_model(module.UsesYaml(), path, input_example=[1, 2], code_paths=[file])
-    assert _names(path) == {"cloudpickle", "pyyaml", "packaging", "numpy"}
+    # envrepro is listed but brings nothing: its own builds take it from the runtime, not the index.
+    assert _names(path) == {"cloudpickle", "envrepro", "pyyaml", "packaging", "numpy"}
     why = _why(path)
     assert any("imported while loading the model: yaml" in r for r in why["pyyaml"]), why
     assert any("imported by predict on input_example" in r and "packaging" in r for r in why["packaging"])
@@ -113,7 +116,7 @@ def test_class_pickled_by_value_scans_its_defining_module(tmp_path, user_module)
         envrepro.save_model(module.ByValue(), path, input_example=[1])
     finally:
         cloudpickle.unregister_pickle_by_value(module)
-    assert _names(path) == {"cloudpickle", "pyyaml"}, "pytest is not reachable from the class"
+    assert _names(path) == {"cloudpickle", "envrepro", "pyyaml"}, "pytest is not reachable from the class"
 
 
 def test_helper_in_code_paths_is_read(tmp_path, user_module):
@@ -210,7 +213,7 @@ def test_load_failure_warns_and_falls_back_to_defaults(tmp_path, user_module, ca
     path = tmp_path / "model"
     with caplog.at_level(logging.WARNING):
         envrepro.save_model(module.Broken(), path, input_example=[1], code_paths=[file])
-    assert _names(path) == {"cloudpickle"}
+    assert _names(path) == {"cloudpickle", "envrepro"}
     assert "could not load the model" in caplog.text and "artifact server unreachable" in caplog.text
     assert "fall back to the defaults" in caplog.text
 
@@ -227,7 +230,7 @@ def test_predict_failure_warns_and_keeps_what_load_found(tmp_path, user_module, 
     with caplog.at_level(logging.WARNING):
         envrepro.save_model(module.BadPredict(), path, input_example=[1], code_paths=[file])
     assert "could not predict on input_example" in caplog.text and "wrong shape" in caplog.text
-    assert _names(path) == {"cloudpickle", "pyyaml"}
+    assert _names(path) == {"cloudpickle", "envrepro", "pyyaml"}
 
 
 def test_timeout_warns(tmp_path, user_module, caplog, monkeypatch):
@@ -245,7 +248,7 @@ def test_timeout_warns(tmp_path, user_module, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING):
         envrepro.save_model(module.Slow(), path, input_example=[1], code_paths=[file])
     assert "timed out after 3s" in caplog.text
-    assert _names(path) == {"cloudpickle"}
+    assert _names(path) == {"cloudpickle", "envrepro"}
 
 
 def test_uncovered_local_module_fails_naming_module_and_fix(tmp_path, user_module):

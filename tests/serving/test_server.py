@@ -84,7 +84,7 @@ def test_columns_are_reordered_to_the_example(sklearn_server, expected):
      "missing columns ['c', 'd']"),
     ({"inputs": [[1, 2]]}, "application/json", 400, "expects 4"),
     ({"inputs": [[1, 2, 3, 4]], "params": 3}, "application/json", 400, "'params' must be an object"),
-    ("a,b,c,d\n1,2,3,4\n", "text/plain", 400, "unsupported content type"),
+    ("a,b,c,d\n1,2,3,4\n", "text/plain", 415, "unsupported content type"),  # 415, as mlflow models serve
     ("", "text/csv", 400, "malformed CSV"),
     ({"inputs": [[0.0] * 4] * 200}, "application/json", 413, "over the limit of 4096 bytes"),
 ])
@@ -122,7 +122,8 @@ def test_pyfunc_with_code_paths_params_and_model_error(pyfunc_server):
     assert pyfunc_server.invoke({"inputs": [[1, 2], [3, 4]]}) == (200, {"predictions": [3, 7]})
     assert pyfunc_server.invoke({"inputs": [[1, 2]], "params": {"factor": 10}}) == (200, {"predictions": [30]})
     status, body = pyfunc_server.invoke({"inputs": [[666, 1]]})
-    assert status == 500 and body["error_code"] == "MODEL_ERROR" and "the number of the beast" in body["message"]
+    # As `mlflow models serve`: an exception in predict is the input's fault, 400 BAD_REQUEST.
+    assert status == 400 and body["error_code"] == "BAD_REQUEST" and "the number of the beast" in body["message"]
     assert pyfunc_server.invoke({"inputs": [[1, 1]]}) == (200, {"predictions": [2]})
 
 

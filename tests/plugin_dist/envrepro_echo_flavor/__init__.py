@@ -4,13 +4,9 @@ import json
 
 from envrepro.hookspecs import Flavor, SaveResult, hookimpl
 
+from .model import EchoModel
 
-class EchoModel:
-    def __init__(self, factor):
-        self.factor = factor
-
-    def predict(self, data):
-        return [x * self.factor for x in data]
+__all__ = ["EchoModel"]
 
 
 def _save(obj, path, options):
@@ -18,12 +14,8 @@ def _save(obj, path, options):
     return SaveResult(flavor_conf={"data": "echo.json"})
 
 
-def _load(path, conf):
-    return EchoModel(json.loads((path / conf["data"]).read_text())["factor"])
-
-
 @hookimpl
 def envrepro_flavors():
     return [Flavor(name="echo", loader_module=__name__, can_handle=lambda o: isinstance(o, EchoModel),
-                   default_requirements=lambda: ["envrepro-echo-flavor==0.1.0"], save=_save, load=_load,
-                   description="test flavor")]
+                   default_requirements=lambda: ["envrepro-echo-flavor==0.1.0"], save=_save,
+                   runtime_loader="envrepro_echo_flavor.load", description="test flavor")]

@@ -1,0 +1,148 @@
+"""The worker: what the model's python runs (``python -I -B <runtime>/bootstrap.py predict|serve ...``).
+
+The host (``envrepro/launch.py``) passes the load spec as JSON on the command line. On failure the worker
+writes one report line (:func:`envrepro_runtime.errors.report_line`) as the last line of stderr, so the
+host can tell the input's fault from the model's and from envrepro's own.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+
+from .errors import ModelLoadError, PayloadError, describe, python_version, report_line
+from .loading import load
+from .scoring import ModelPredictError, score
+
+EXIT_FAILED = 1
+EXIT_USER_ERROR = 2
+
+
+class OutputError(Exception):
+    """The predictions could not be written where the user asked."""
+
+
+def _write_output(path, data):
+    try:
+        _write(path, data)
+    except (IOError, OSError) as exc:
+        raise OutputError(exc.strerror or str(exc))
+
+
+def _write(path, data):
+    if path in (None, "-"):
+        out = getattr(sys.stdout, "buffer", sys.stdout)
+        out.write(data + b"\n")
+        out.flush()
+        return
+    tmp = "{}.tmp-{}".format(path, os.getpid())
+    with open(tmp, "wb") as fh:
+        fh.write(data + b"\n")
+    os.replace(tmp, path)
+
+
+def _predict(args, spec):
+    body = getattr(sys.stdin, "buffer", sys.stdin).read()
+    model = load(spec)
+    _write_output(args.output, score(model, body, args.content_type))
+    return 0
+
+
+def _serve(args, spec):
+    from .server import ServerConfig, serve
+
+    config = ServerConfig(host=args.host, port=args.port, workers=args.workers,
+                          max_request_bytes=args.max_request_bytes, access_log=args.access_log,
+                          version=args.version, request_timeout=args.request_timeout)
+
+    def ready(host, port):
+        sys.stderr.write("envrepro: serving {} on http://{}:{} (workers: {})\n".format(
+            spec.get("name") or spec["model_dir"], host, port, args.workers))
+        sys.stderr.flush()
+
+    serve(lambda: load(spec), config, on_ready=ready)
+    return 0
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="envrepro-worker")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--report", choices=["json", "text"], default="text",
+                        help="How to report a failure: a JSON line for the host, or one line for a person.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("predict")
+    p.add_argument("--spec", required=True, help="The load spec (JSON).")
+    p.add_argument("--content-type", default="application/json")
+    p.add_argument("--output")
+    p.add_argument("--input-name", default="input", help="How to name the input in error messages.")
+    s = sub.add_parser("serve")
+    s.add_argument("--spec", required=True)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--max-request-bytes", type=int, default=50 * 1024 * 1024)
+    s.add_argument("--request-timeout", type=float, default=60.0)
+    s.add_argument("--access-log", action="store_true")
+    s.add_argument("--version", default="0")
+    return parser
+
+
+def _fail(args, spec, kind, stage, message, hint=None, path=None):
+    if args.verbose:
+        traceback.print_exc()
+    if args.report == "json":  # the host reads it and words it (envrepro/launch.py)
+        line = report_line(kind, stage, message, hint=hint, path=path)
+    else:  # the server was exec'd: nobody is there to word it
+        text, hint = describe({"kind": kind, "stage": stage, "message": message, "hint": hint,
+                               "python": python_version()}, spec.get("name") or "MODEL")
+        line = "envrepro: error: {}{}{}".format(path + ": " if path else "", text, " ({})".format(hint) if hint else "")
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    return EXIT_USER_ERROR if kind in ("input", "format") else EXIT_FAILED
+
+
+def _whose(exc):
+    """"runtime" when the innermost frame of ``exc`` is envrepro's runtime code, else "model"."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return "runtime" if last and os.path.abspath(last).startswith(here + os.sep) else "model"
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().error("a command is required: predict or serve")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="envrepro: %(levelname)s: %(message)s")
+    spec = json.loads(args.spec)
+    stage = "load" if args.command == "predict" else "serve"
+    try:
+        if args.command == "predict":
+            return _predict(args, spec)
+        return _serve(args, spec)
+    except PayloadError as exc:
+        return _fail(args, spec, "input", "input", "{}: {}".format(getattr(args, "input_name", "request"),
+                                                                   exc.message))
+    except ModelLoadError as exc:
+        return _fail(args, spec, "format", "load", exc.message, hint=exc.hint, path=exc.path)
+    except ModelPredictError as exc:
+        if args.verbose:
+            sys.stderr.write(exc.details)
+        args.verbose = False
+        return _fail(args, spec, _whose(exc.__cause__), "predict", str(exc))
+    except OutputError as exc:
+        return _fail(args, spec, "input", "output", "cannot write the predictions to {}: {}".format(
+            args.output, exc.args[0]))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if stage == "serve" and getattr(exc, "errno", None) in (98, 13, 99):  # EADDRINUSE, EACCES, EADDRNOTAVAIL
+            return _fail(args, spec, "input", "serve", "cannot listen on {}:{}: {}".format(
+                args.host, args.port, exc.strerror))
+        return _fail(args, spec, _whose(exc), stage, "{}: {}".format(type(exc).__name__, exc))
