@@ -26,8 +26,9 @@ The models (``python -m tests.old_mlflow --list``):
   ``code: code``; cloudpickle pickles the class by reference, so loading needs ``code/`` on ``sys.path``).
 - ``mlflow292_py310_pyfunc``: Python 3.10.13, MLflow 2.9.2; a ``PythonModel`` in ``__main__`` holding a
   scikit-learn 1.3.2 Pipeline, saved with an input example (so with an inferred signature). MLflow wrote
-  requirements.txt fully pinned and python_env.yaml with ``build_dependencies: [pip, setuptools, wheel]``,
-  all unpinned.
+  requirements.txt fully pinned, conda.yaml with ``pip<=23.3.1`` and python_env.yaml with
+  ``build_dependencies: [pip==23.3.1, setuptools, wheel]``: pip pinned to the saving venv's (plain ``pip``
+  when that venv has none), setuptools and wheel unpinned.
 - ``conda_only_sklearn``: ``mlflow117_py38_sklearn`` with conda.yaml trimmed by hand so scikit-learn and
   cloudpickle are conda dependencies and the pip section (and with it mlflow) is gone.
 
@@ -46,8 +47,10 @@ at all. The same pins with setuptools as of the model's date (69.0.2) load and p
 every other dependency at its newest, as long as setuptools stays < 82.
 
 Fixtures: one session-scoped fixture per model, named like the model, returning an ``OldModel``. Its
-``path`` is a per-session copy made read-only (``chmod a-w``; root ignores that, so the fixture also checks
-at teardown that the model was not changed): a test that changes a model works on ``old.copy_to(tmp_path)``.
+``path`` (and the payload files) are a per-session copy made read-only (``chmod a-w``; root ignores that, so
+the fixture also checks at teardown that the model was not changed): a test that changes a model works on
+``old.copy_to(tmp_path / "model")``. ``old_mlflow_venv(old)`` gives the python of a venv rebuilt from the
+frozen pins (once per session), to load or serve the model with the old MLflow itself.
 Interpreters that are not installed skip the tests that need them.
 
 Command line: ``python -m tests.old_mlflow --list`` / ``--build [NAME ...]``. Cache root:
@@ -331,9 +334,7 @@ def _build(recipe: Recipe, python: Path, out: Path) -> None:
 
 
 def _derive(recipe: Recipe, base_entry: Path, out: Path) -> None:
-    shutil.copytree(base_entry / "model", out / "model")
-    for path in (out / "model").rglob("*"):
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    writable_copy(base_entry / "model", out / "model")
     assert recipe.derive is not None
     recipe.derive(out / "model")
     for name in ("input.json", "input.csv"):
@@ -421,6 +422,13 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+def writable_copy(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    return dest
+
+
 def make_read_only(root: Path) -> None:
     for path in [*root.rglob("*"), root]:
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
@@ -443,19 +451,15 @@ class OldModel:
     digest: str  # of the model directory as built
 
     @classmethod
-    def load(cls, entry: Path, model_dir: Path | None = None) -> OldModel:
+    def load(cls, entry: Path) -> OldModel:
         meta = json.loads((entry / "expected.json").read_text())
-        return cls(meta["name"], model_dir or entry / "model", entry / "input.json", entry / "input.csv",
+        return cls(meta["name"], entry / "model", entry / "input.json", entry / "input.csv",
                    meta["predictions"], meta["python_version"], meta["mlflow_version"], meta["saved_at"],
                    tuple(meta["packages"]), meta["model_digest"])
 
     def copy_to(self, dest: str | os.PathLike) -> Path:
         """A writable copy of the model directory at ``dest`` (created)."""
-        dest = Path(dest)
-        shutil.copytree(self.path, dest)
-        for path in [dest, *dest.rglob("*")]:
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
-        return dest
+        return writable_copy(self.path, Path(dest))
 
     def unchanged(self) -> bool:
         return tree_digest(self.path) == self.digest
@@ -489,13 +493,17 @@ def _session_model(name: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         entry = get_model(name)
     except MissingPython as exc:
         pytest.skip(str(exc))
-    copy = tmp_path_factory.mktemp(name) / "model"
-    OldModel.load(entry).copy_to(copy)
+    # A copy per session: a test that writes into it (root ignores the missing write bits) spoils the
+    # session's other tests, not the cache.
+    copy = tmp_path_factory.mktemp(name)
+    shutil.copytree(entry / "model", copy / "model")
+    for file in ("expected.json", "input.json", "input.csv"):
+        shutil.copyfile(entry / file, copy / file)
     make_read_only(copy)
-    model = OldModel.load(entry, copy)
+    model = OldModel.load(copy)
     yield model
     if not model.unchanged():
-        pytest.fail(f"a test changed the shared model {copy}: copy it first (OldModel.copy_to)")
+        pytest.fail(f"a test changed the shared model {model.path}: copy it first (OldModel.copy_to)")
 
 
 def _fixture(name: str) -> Any:
