@@ -20,7 +20,8 @@ from .errors import EnvreproError
 @click.option("--lockfile", type=click.Path(), default=None,
               help="Lock to --check or --render (default: the one MLmodel records, else MODEL/conda-lock.yml).")
 @click.option("--check", is_flag=True,
-              help="Exit 1 if the model's environment no longer matches the lock's input hash (for CI).")
+              help="Exit 1 if the model's environment no longer matches the lock's input hash (for CI); "
+                   "exit 3 for a lock made by conda-lock, whose hash envrepro cannot check.")
 @click.option("--render", type=click.Choice(["explicit", "env"]), default=None,
               help="Print one platform of the lock as conda's @EXPLICIT list or as an environment.yml.")
 @click.option("--pip-only", is_flag=True,
@@ -42,7 +43,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
 
     \b
     envrepro lock -m my-model -p linux-64 -p osx-arm64 -p win-64
-    envrepro lock -m my-model --check          # exit 1 when the lock is out of date
+    envrepro lock -m my-model --check          # exit 1 when the lock is out of date, 3 when not checkable
     envrepro lock -m my-model --render explicit -p linux-64 -o explicit.txt
     envrepro env create -m my-model --from-lock
     """
@@ -54,7 +55,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
     if check:
         result = api.check_lock(model_path, lockfile)
         click.echo(result.describe(), err=not result.ok)
-        sys.exit(0 if result.ok else 1)
+        sys.exit({"current": 0, "stale": 1, "not checkable": 3}[result.status])
     if render:
         if len(platforms) > 1:
             raise EnvreproError("--render takes one -p platform", hint="run it once per platform")
