@@ -23,7 +23,12 @@ from .errors import EnvreproError
               help="Exit 1 if the model's environment no longer matches the lock's input hash (for CI); "
                    "exit 3 for a lock made by conda-lock, whose hash envrepro cannot check.")
 @click.option("--render", type=click.Choice(["explicit", "env"]), default=None,
-              help="Print one platform of the lock as conda's @EXPLICIT list or as an environment.yml.")
+              help="Print one platform of the lock as conda's @EXPLICIT list or as an environment.yml "
+                   "(as `conda-lock render` does).")
+@click.option("--dev-dependencies/--no-dev-dependencies", "dev", default=True,
+              help="With --render: include the 'dev' category (default: yes, as conda-lock).")
+@click.option("-e", "--extras", multiple=True, metavar="CATEGORY",
+              help="With --render: also include this category of a conda-lock lock (repeatable).")
 @click.option("--pip-only", is_flag=True,
               help="Lock python_env.yaml/requirements.txt (what --env-manager uv/virtualenv builds) instead of "
                    "conda.yaml.")
@@ -37,8 +42,9 @@ from .errors import EnvreproError
 @click.option("--no-record", is_flag=True, help="Do not record the lock's path in MLmodel.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lockfile: str | None, check: bool,
-             render: str | None, pip_only: bool, virtual_packages: tuple[str, ...], conda_exe: str | None,
-             channel_aliases: tuple[str, ...], no_record: bool, quiet: bool) -> None:
+             render: str | None, dev: bool, extras: tuple[str, ...], pip_only: bool,
+             virtual_packages: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
+             no_record: bool, quiet: bool) -> None:
     """Lock a model's environment for several platforms (conda-lock's conda-lock.yml format).
 
     \b
@@ -67,7 +73,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
             raise EnvreproError("the model has no lock file", path=model_path,
                                 hint="create one with `envrepro lock`")
         text = api.render_lock(api.read_lockfile(path), render,  # type: ignore[arg-type]
-                               platforms[0] if platforms else current_platform())
+                               platforms[0] if platforms else current_platform(), dev=dev, extras=extras)
         if output:
             from .fsutil import atomic_write_text
 

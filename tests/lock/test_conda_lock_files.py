@@ -1,5 +1,5 @@
 """Locks made by conda-lock are first-class: read (git and URL pip dependencies too), reported as not
-checkable, installed with one warning line.
+checkable, installed with one warning line, and rendered line for line as conda-lock renders them.
 
 The lock files are written by conda-lock 4's own writer with its own input hashes (see condalock_files.py);
 their packages come from the suite's local channel, wheelhouse and a git repository made here, so they
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,14 @@ import pytest
 import yaml
 
 from envrepro.errors import EnvironmentBuildError, ModelFormatError
-from envrepro.lock import check_lock, lock_model, read_lockfile, write_lockfile
+from envrepro.lock import check_lock, lock_model, read_lockfile, render_lock, write_lockfile
 from envrepro.lock.install import install_pip_locked
 from tests.fixtures_channel import build_wheel
 
 from .condalock_files import (
+    LockedDependency,
+    assert_same_render,
+    conda_lock_render,
     conda_lock_content_hash,
     git_dependency,
     make_git_package,
@@ -226,3 +230,91 @@ def test_a_missing_git_commit_is_a_clear_error(made_by_conda_lock: Made, tmp_pat
     with pytest.raises(EnvironmentBuildError, match="installing the locked pip direct references") as info:
         install_pip_locked(_venv(tmp_path / "venv"), [git], quiet=True)
     assert "check the URL or git repository" in str(info.value)
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["explicit", "env"])
+def test_render_matches_conda_lock(made_by_conda_lock: Made, kind: str):
+    lock = read_lockfile(made_by_conda_lock.lock)
+    for platform in PLATFORMS:
+        for dev, extras in ((True, ()), (False, ()), (True, ("test",))):
+            ours = render_lock(lock, kind, platform, dev=dev, extras=extras)  # type: ignore[arg-type]
+            assert_same_render(ours, conda_lock_render(made_by_conda_lock.lock, kind, platform, dev=dev,
+                                                         extras=extras))
+            assert ("tinydata" in ours) == dev and ("tinyextra" in ours) == bool(extras)
+    explicit = render_lock(lock, "explicit", "linux-64")
+    assert f"# pip tinygit @ {made_by_conda_lock.git_url()}\n" in explicit
+    env = yaml.safe_load(render_lock(lock, "env", "linux-64"))
+    assert f"tinygit @ {made_by_conda_lock.git_url()}" in env["dependencies"][-1]["pip"]
+
+
+def test_render_cli_matches_the_conda_lock_render_cli(made_by_conda_lock: Made, tmp_path: Path):
+    ours = run_envrepro("lock", "-m", str(made_by_conda_lock.model), "--render", "explicit", "-p", "linux-64",
+                        "-e", "test")
+    assert ours.returncode == 0, ours.stderr
+    theirs = subprocess.run([sys.executable, "-m", "conda_lock", "render", "-k", "explicit", "-p", "linux-64",
+                             "-e", "test", str(made_by_conda_lock.lock)], cwd=tmp_path, capture_output=True, text=True)
+    assert theirs.returncode == 0, theirs.stderr
+    assert_same_render(ours.stdout, (tmp_path / "conda-linux-64.lock").read_text())
+
+
+def _graph_lock(tmp_path: Path, seed: int) -> Path:
+    """A conda-lock lock over a random dependency graph: cycles, self-dependencies, names outside the lock
+    (virtual packages, other platforms), the python<->pip cycle, packages in several categories."""
+    rng = random.Random(seed)
+    names = ["python", "pip", "python_abi", "setuptools", *(f"pkg{i:02d}" for i in range(40))]
+    outside = ["__glibc", "__unix", "libmissing"]
+    packages: list[LockedDependency] = []
+    for platform in ("linux-64", "osx-arm64"):
+        for name in rng.sample(names, k=len(names) - 3):
+            deps = rng.sample([*names, *outside], k=rng.randint(0, 6))
+            if name == "python":
+                deps.append("pip")
+            if name in ("pip", "setuptools"):
+                deps.append("python")
+            categories = rng.choice([{"main"}, {"dev"}, {"test"}, {"dev", "test"}, {"main"}])
+            packages.append(LockedDependency(
+                name=name, version="1.0", manager="conda", platform=platform, dependencies=dict.fromkeys(deps, ""),
+                url=f"https://conda.example.invalid/ch/{platform}/{name}-1.0-h{seed}_0.conda",
+                hash={"md5": hashlib.md5(name.encode()).hexdigest()}, categories=categories))
+        for i in range(8):
+            deps = rng.sample([f"wheel{j}" for j in range(8)] + ["requests"], k=rng.randint(0, 3))
+            packages.append(pip_dependency(f"wheel{i}", "2.0", platform,
+                                           f"https://files.example.invalid/wheel{i}-2.0-py3-none-any.whl",
+                                           sha256=hashlib.sha256(f"{i}".encode()).hexdigest(),
+                                           dependencies=dict.fromkeys(deps, ">=1"),
+                                           categories=rng.choice([{"main"}, {"dev"}])))
+        packages.append(git_dependency("requests", "2.32.4", platform, "https://github.invalid/psf/requests.git",
+                                       "3f07f990ac74f1e1691ba17ef8c14007f05846ab"))
+    return write_conda_lock(tmp_path / f"graph-{seed}.yml", packages, platforms=["linux-64", "osx-arm64"],
+                            channels=["conda-forge", "https://repo.example.invalid/${TOKEN}/extra"])
+
+
+def test_render_order_matches_conda_lock_on_random_graphs(tmp_path: Path):
+    for seed in range(8):
+        path = _graph_lock(tmp_path, seed)
+        lock, parsed = read_lockfile(path), parse_conda_lock_file(path)
+        for platform in lock.metadata.platforms:
+            for kind in ("explicit", "env"):
+                for dev, extras in ((True, ()), (False, ()), (False, ("test",))):
+                    assert_same_render(render_lock(lock, kind, platform, dev=dev, extras=extras),  # type: ignore[arg-type]
+                                        conda_lock_render(parsed, kind, platform, dev=dev, extras=extras))
+
+
+def test_explicit_puts_python_before_the_packages_that_need_it(tmp_path: Path):
+    # conda-forge's shape: python needs pip (a cycle conda breaks in python's favour), pip and setuptools
+    # need python. The old depth-first order, entering at aaa-tool, put setuptools, wheel and pip before
+    # python. python_abi needs nothing, so conda-lock too lists it first.
+    def conda(name: str, *deps: str) -> LockedDependency:
+        return LockedDependency(name=name, version="1", manager="conda", platform="linux-64",
+                                dependencies=dict.fromkeys(deps, ""), hash={"md5": "0" * 32}, categories={"main"},
+                                url=f"https://conda.example.invalid/ch/linux-64/{name}-1-0.conda")
+
+    path = write_conda_lock(tmp_path / "shape.yml", [
+        conda("python", "libzlib", "pip", "__glibc"), conda("pip", "python", "setuptools", "wheel"),
+        conda("setuptools", "python"), conda("wheel", "python"), conda("python_abi"), conda("libzlib"),
+        conda("aaa-tool", "python")], platforms=["linux-64"], channels=["conda-forge"])
+    ours = render_lock(read_lockfile(path), "explicit", "linux-64")
+    order = [line.rsplit("/", 1)[1].split("-1-0")[0] for line in ours.splitlines() if line.startswith("https:")]
+    assert order == ["libzlib", "python_abi", "python", "aaa-tool", "setuptools", "wheel", "pip"]
+    assert_same_render(ours, conda_lock_render(path, "explicit", "linux-64"))
