@@ -20,9 +20,15 @@ from .errors import EnvreproError
 @click.option("--lockfile", type=click.Path(), default=None,
               help="Lock to --check or --render (default: the one MLmodel records, else MODEL/conda-lock.yml).")
 @click.option("--check", is_flag=True,
-              help="Exit 1 if the model's environment no longer matches the lock's input hash (for CI).")
+              help="Exit 1 if the model's environment no longer matches the lock's input hash (for CI); "
+                   "exit 3 for a lock made by conda-lock, whose hash envrepro cannot check.")
 @click.option("--render", type=click.Choice(["explicit", "env"]), default=None,
-              help="Print one platform of the lock as conda's @EXPLICIT list or as an environment.yml.")
+              help="Print one platform of the lock as conda's @EXPLICIT list or as an environment.yml "
+                   "(as `conda-lock render` does).")
+@click.option("--dev-dependencies/--no-dev-dependencies", "dev", default=True,
+              help="With --render: include the 'dev' category (default: yes, as conda-lock).")
+@click.option("-e", "--extras", multiple=True, metavar="CATEGORY",
+              help="With --render: also include this category of a conda-lock lock (repeatable).")
 @click.option("--pip-only", is_flag=True,
               help="Lock python_env.yaml/requirements.txt (what --env-manager uv/virtualenv builds) instead of "
                    "conda.yaml.")
@@ -36,13 +42,14 @@ from .errors import EnvreproError
 @click.option("--no-record", is_flag=True, help="Do not record the lock's path in MLmodel.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lockfile: str | None, check: bool,
-             render: str | None, pip_only: bool, virtual_packages: tuple[str, ...], conda_exe: str | None,
-             channel_aliases: tuple[str, ...], no_record: bool, quiet: bool) -> None:
+             render: str | None, dev: bool, extras: tuple[str, ...], pip_only: bool,
+             virtual_packages: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
+             no_record: bool, quiet: bool) -> None:
     """Lock a model's environment for several platforms (conda-lock's conda-lock.yml format).
 
     \b
     envrepro lock -m my-model -p linux-64 -p osx-arm64 -p win-64
-    envrepro lock -m my-model --check          # exit 1 when the lock is out of date
+    envrepro lock -m my-model --check          # exit 1 when the lock is out of date, 3 when not checkable
     envrepro lock -m my-model --render explicit -p linux-64 -o explicit.txt
     envrepro env create -m my-model --from-lock
     """
@@ -54,7 +61,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
     if check:
         result = api.check_lock(model_path, lockfile)
         click.echo(result.describe(), err=not result.ok)
-        sys.exit(0 if result.ok else 1)
+        sys.exit({"current": 0, "stale": 1, "not checkable": 3}[result.status])
     if render:
         if len(platforms) > 1:
             raise EnvreproError("--render takes one -p platform", hint="run it once per platform")
@@ -66,7 +73,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
             raise EnvreproError("the model has no lock file", path=model_path,
                                 hint="create one with `envrepro lock`")
         text = api.render_lock(api.read_lockfile(path), render,  # type: ignore[arg-type]
-                               platforms[0] if platforms else current_platform())
+                               platforms[0] if platforms else current_platform(), dev=dev, extras=extras)
         if output:
             from .fsutil import atomic_write_text
 

@@ -116,7 +116,8 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
 
     A conda lock fits the conda manager, a pip-only lock (``envrepro lock --pip-only``) fits uv/virtualenv.
     A lock that no longer matches the env files is an error with --from-lock and ignored (with a warning)
-    otherwise, so a model edited after locking never silently gets its old environment.
+    otherwise, so a model edited after locking never silently gets its old environment. A lock made by
+    conda-lock cannot be checked (its input hash is conda-lock's): it is used, with a warning that says so.
     """
     import logging
 
@@ -138,6 +139,10 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
         if (kind == "conda") != (manager == "conda"):
             return None
     status = check_lock(model.path, lock)
+    if status.status == "not checkable":  # conda-lock's own lock: used as locked, said once
+        logging.getLogger(__name__).warning("%s; installing it as locked (re-lock it after changing the model's "
+                                            "environment)", status.describe())
+        return lock
     if not status.ok:
         if from_lock:
             raise EnvironmentBuildError(status.describe(), hint="re-lock with `envrepro lock -m MODEL`")

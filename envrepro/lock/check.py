@@ -1,7 +1,9 @@
 """Is a lock still the lock of the model's environment? Compare each platform's input hash.
 
 The hash is recomputed from the model's current spec with the virtual packages recorded in the lock (so
-overrides given at lock time are honoured) and compared with ``metadata.content_hash``.
+overrides given at lock time are honoured) and compared with ``metadata.content_hash``. A lock made by
+conda-lock carries conda-lock's hashes, computed over conda-lock's own reading of its source files, which
+envrepro does not redo: such a lock is *not checkable* (neither current nor stale).
 """
 
 from __future__ import annotations
@@ -9,40 +11,46 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..errors import EnvreproError
 from ..model import ModelDir
 from . import virtual
 from .inputs import read_lock_input
 from .locate import find_lock
-from .lockfile import read_lockfile
+from .lockfile import KIND_KEY, read_lockfile
 
-KIND_KEY = "envrepro.kind"
 PYTHON_KEY = "envrepro.python"
 VPKG_KEY = "envrepro.virtual_packages."
 
 
 @dataclass
 class LockCheck:
-    """Result of :func:`check_lock`; true when the lock is current for every platform it holds."""
+    """Result of :func:`check_lock`; true only when the lock is known to be current for every platform."""
 
     lock_path: Path
     platforms: list[str]
     stale: list[str] = field(default_factory=list)  # platforms whose input hash no longer matches
-    reason: str | None = None
+    checkable: bool = True  # False for a lock made by conda-lock (its input hash is conda-lock's)
+
+    @property
+    def status(self) -> Literal["current", "stale", "not checkable"]:
+        return "not checkable" if not self.checkable else "stale" if self.stale else "current"
 
     @property
     def ok(self) -> bool:
-        return not self.stale
+        return self.status == "current"
 
     def __bool__(self) -> bool:
         return self.ok
 
     def describe(self) -> str:
+        if not self.checkable:
+            return (f"{self.lock_path}: not checkable: it was made by conda-lock, whose input hash envrepro "
+                    f"cannot recompute")
         if self.ok:
             return f"{self.lock_path}: up to date for {', '.join(self.platforms)}"
-        why = f" ({self.reason})" if self.reason else ""
-        return (f"{self.lock_path}: out of date for {', '.join(self.stale)}{why}: the model's environment "
+        return (f"{self.lock_path}: out of date for {', '.join(self.stale)}: the model's environment "
                 f"changed since it was locked; refresh it with `envrepro lock`")
 
 
@@ -53,10 +61,11 @@ def check_lock(model_path: str | os.PathLike, lock_path: str | os.PathLike | Non
         raise EnvreproError("the model has no lock file", path=model.path, hint="create one with `envrepro lock`")
     lock = read_lockfile(path)
     kind = lock.metadata.custom.get(KIND_KEY)
+    if not lock.made_by_envrepro:
+        return LockCheck(path, lock.metadata.platforms, checkable=False)
     if kind not in ("conda", "pip"):
-        # Made by conda-lock itself: its hash covers its own view of the spec, which envrepro does not redo.
-        return LockCheck(path, lock.metadata.platforms, stale=list(lock.metadata.platforms),
-                         reason="the lock was not made by envrepro, so its input hash cannot be checked")
+        raise EnvreproError(f"the lock's {KIND_KEY} is {kind!r}, not 'conda' or 'pip'", path=path,
+                            hint="regenerate it with `envrepro lock`")
     spec = read_lock_input(model, kind)  # type: ignore[arg-type]
     stale = []
     for platform in lock.metadata.platforms:

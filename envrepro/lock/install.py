@@ -4,14 +4,19 @@ Conda packages: each archive is fetched (``file://`` read in place; ``http(s)://
 ``$ENVREPRO_HOME/locked-pkgs/<sha256>/``), its sha256 and md5 compared with the lock *before* anything is
 linked, then the verified files are handed to rattler's installer as records built from the lock (rattler
 links what it is given; it does not check archive hashes itself). Pip packages: ``--require-hashes
---no-deps`` with the locked URLs, so nothing is resolved and a changed file is refused by uv or pip.
+--no-deps`` with the locked URLs, so nothing is resolved and a changed file is refused by uv or pip; a
+direct reference without a file hash (a git dependency pinned to its commit, a URL conda-lock locked
+without ``#sha256=``) is installed as ``name @ URL --no-deps`` after them.
 A lock made with ``--pip-only`` has no conda packages: a venv with the recorded Python is created instead.
+Categories: ``main`` and ``dev``, what ``conda-lock install`` installs by default (envrepro's locks are all
+``main``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import logging
 import os
 import tempfile
 import urllib.parse
@@ -27,6 +32,7 @@ from ..errors import EnvironmentBuildError
 from .lockfile import LockedPackage, Lockfile, read_lockfile
 
 _CHUNK = 1 << 20
+CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
 
 
 def install_from_lock(lock_path: Path, prefix: Path, *, platform: str | None = None, quiet: bool = False) -> None:
@@ -36,10 +42,10 @@ def install_from_lock(lock_path: Path, prefix: Path, *, platform: str | None = N
     if platform not in lock.metadata.platforms:
         raise EnvironmentBuildError(
             f"the lock has no packages for {platform} (it has {', '.join(lock.metadata.platforms) or 'none'})",
-            path=lock_path, hint=f"re-lock with `envrepro lock -m MODEL -p {platform} ...`")
+            path=lock_path, hint=f"re-lock with `{lock.relock_command} -p {platform} ...`")
     progress = Progress(quiet=quiet)
-    conda = lock.for_platform(platform, "conda")
-    pip = lock.for_platform(platform, "pip")
+    conda = lock.for_platform(platform, "conda", CATEGORIES)
+    pip = lock.for_platform(platform, "pip", CATEGORIES)
     prefix = Path(prefix)
     if conda:
         progress.step(f"verifying {len(conda)} locked conda packages")
@@ -153,26 +159,53 @@ def pip_lines(packages: Sequence[LockedPackage]) -> list[str]:
     return lines
 
 
+def is_unhashed(pkg: LockedPackage) -> bool:
+    """A direct reference without a file hash: a git checkout (pinned by its commit id), or a URL or local
+    path that conda-lock locked without ``#sha256=``. Installed as ``name @ URL``, outside hash mode."""
+    return pkg.is_vcs or (pkg.source is not None and not pkg.sha256)
+
+
 def install_pip_locked(python: Path, packages: Sequence[LockedPackage], *, quiet: bool = False,
                        lock_path: Path | None = None) -> None:
+    """Install exactly ``packages`` with ``--no-deps``: files by URL with ``--require-hashes``, then the
+    direct references that have no file hash (uv and pip refuse those in hash mode)."""
     progress = Progress(quiet=quiet)
     tool = choose_installer()
+    hashed = [p for p in packages if not is_unhashed(p)]
+    direct = [p for p in packages if is_unhashed(p)]
+    unverified = [p.name for p in direct if not p.is_vcs]
+    if unverified:
+        logging.getLogger(__name__).warning("the lock gives no hash for pip package(s) %s: installing them "
+                                            "unverified", ", ".join(unverified))
+    if hashed:
+        progress.step(f"installing {len(hashed)} locked pip packages with {tool} (hashes required)")
+        _pip_install(tool, python, pip_lines(hashed), ["--require-hashes"], progress,
+                     failure=f"installing the locked pip packages with {tool} failed",
+                     hint="a hash mismatch means the file changed since it was locked, or the lock was edited: "
+                          "re-lock with `envrepro lock`")
+    if direct:
+        progress.step(f"installing {len(direct)} locked pip direct references with {tool} "
+                      f"({', '.join(p.direct_reference for p in direct)})")
+        _pip_install(tool, python, [p.direct_reference for p in direct], [], progress,
+                     failure=f"installing the locked pip direct references with {tool} failed",
+                     hint="check the URL or git repository (and the locked commit) can be reached from here")
+
+
+def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[str], progress: Progress, *,
+                 failure: str, hint: str) -> None:
     with tempfile.TemporaryDirectory(prefix="envrepro-pip-locked-") as tmp:
         req = Path(tmp) / "requirements.txt"
-        req.write_text("".join(f"{line}\n" for line in pip_lines(packages)), encoding="utf-8")
+        req.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         if tool == "uv":
-            cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python), "--require-hashes",
-                   "--no-deps", "-r", os.fspath(req)]
+            cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python), *flags, "--no-deps",
+                   "-r", os.fspath(req)]
         else:
             _ensure_pip(python, progress)
-            cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                   "--require-hashes", "--no-deps", "-r", os.fspath(req)]
+            cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *flags,
+                   "--no-deps", "-r", os.fspath(req)]
         if not progress.enabled:
             cmd.append("-q")
-        progress.step(f"installing {len(packages)} locked pip packages with {tool} (hashes required)")
-        run_tool(cmd, progress, failure=f"installing the locked pip packages with {tool} failed",
-                 hint="a hash mismatch means the file changed since it was locked, or the lock was edited: "
-                      "re-lock with `envrepro lock`")
+        run_tool(cmd, progress, failure=failure, hint=hint)
 
 
 def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:

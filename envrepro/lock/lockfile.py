@@ -2,8 +2,12 @@
 
 The field names, their order and the value shapes are those conda-lock itself writes and parses
 (``conda_lock.lockfile.v1.models``): conda packages carry an ``md5`` (conda-lock rejects them without one)
-and a ``sha256``; pip packages carry a ``sha256``. Written with PyYAML; conda-lock is not needed to read or
-write the file, only its own tests use its parser to prove the file is readable by it.
+and a ``sha256``; pip packages carry a ``sha256``. A pip package that is a direct reference (a git
+checkout, a URL, a local path) also has conda-lock's ``source: {type: url, url: ...}``; for git, conda-lock
+stores the commit id in ``hash.sha256`` (kept here as :attr:`LockedPackage.commit`, never as a file hash).
+Version 1 is what conda-lock 4 writes (its ``version: 2`` is a preliminary model it never writes).
+Written with PyYAML; conda-lock is not needed to read or write the file, only its own tests use its parser
+to prove the file is readable by it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import yaml
 
@@ -24,7 +28,9 @@ from ..yamlio import load_yaml_file
 LOCK_VERSION = 1
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 10x faster on big locks
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_VCS = ("git+", "hg+", "svn+", "bzr+")  # pip's VCS URL schemes (conda-lock writes git+ only)
 DEFAULT_LOCK_NAME = "conda-lock.yml"
+KIND_KEY = "envrepro.kind"  # custom_metadata key that only envrepro's own locks carry
 Manager = Literal["conda", "pip"]
 
 _HEADER = """\
@@ -51,49 +57,81 @@ class LockedPackage:
     build: str | None = None
     category: str = "main"
     optional: bool = False
+    source: str | None = None  # a pip direct reference's URL as written (conda-lock's ``source.url``)
+    commit: str | None = None  # a VCS dependency's commit id (conda-lock's ``hash.sha256`` for git)
 
     def to_dict(self) -> dict[str, Any]:
-        hashes = {k: v for k, v in (("md5", self.md5), ("sha256", self.sha256)) if v}
+        sha256 = self.commit if self.is_vcs else self.sha256
+        hashes = {k: v for k, v in (("md5", self.md5), ("sha256", sha256)) if v}
         out: dict[str, Any] = {
             "name": self.name, "version": self.version, "manager": self.manager, "platform": self.platform,
             "dependencies": dict(sorted(self.dependencies.items())), "url": self.url, "hash": hashes,
-            "category": self.category, "optional": self.optional,
         }
+        if self.source is not None:
+            out["source"] = {"type": "url", "url": self.source}
+        out.update(category=self.category, optional=self.optional)
         if self.build is not None:
             out["build"] = self.build
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, *, path: Path | None = None) -> LockedPackage:
+    def from_dict(cls, data: Any, *, path: Path | None = None, hint: str | None = None) -> LockedPackage:
         if not isinstance(data, dict):
             raise ModelFormatError(f"malformed lock file: package entry {data!r} is not a map", path=path)
-        missing = [k for k in ("name", "version", "manager", "platform", "url", "hash") if not data.get(k)]
+        missing = [k for k in ("name", "version", "manager", "platform", "url") if not data.get(k)]
+        if not isinstance(data.get("hash"), dict):
+            missing.append("hash")
         if missing:
             raise ModelFormatError(f"malformed lock file: package {data.get('name')!r} has no {', '.join(missing)}",
-                                   path=path, hint="regenerate it with `envrepro lock`")
-        manager = str(data["manager"])
+                                   path=path, hint=hint)
+        name, manager, url = str(data["name"]), str(data["manager"]), str(data["url"])
         if manager not in ("conda", "pip"):
-            raise ModelFormatError(f"malformed lock file: unknown manager {manager!r} for {data['name']}", path=path)
-        hashes = data["hash"] if isinstance(data["hash"], dict) else {}
-        for kind, length in (("md5", 32), ("sha256", 64)):
+            raise ModelFormatError(f"malformed lock file: unknown manager {manager!r} for {name}", path=path)
+        hashes = data["hash"]
+        vcs = manager == "pip" and url.startswith(_VCS)
+        checks = (("md5", (32,), "32 hex digits"),
+                  ("sha256", (40, 64) if vcs else (64,), "a commit id" if vcs else "64 hex digits"))
+        for kind, lengths, what in checks:
             value = hashes.get(kind)
-            if value is not None and (len(str(value)) != length or not _HEX.fullmatch(str(value))):
-                raise ModelFormatError(f"malformed lock file: {kind} of {data['name']} is not {length} hex digits "
-                                       f"({value!r})", path=path, hint="regenerate it with `envrepro lock`")
+            if value is not None and (len(str(value)) not in lengths or not _HEX.fullmatch(str(value))):
+                label = "commit" if vcs and kind == "sha256" else kind
+                raise ModelFormatError(f"malformed lock file: {label} of {name} is not {what} ({value!r})",
+                                       path=path, hint=hint)
+        sha256 = str(hashes["sha256"]) if hashes.get("sha256") else None
         deps = data.get("dependencies") or {}
         return cls(
-            name=str(data["name"]), version=str(data["version"]), manager=manager,  # type: ignore[arg-type]
-            platform=str(data["platform"]), url=str(data["url"]),
-            sha256=str(hashes["sha256"]) if hashes.get("sha256") else None,
+            name=name, version=str(data["version"]), manager=manager,  # type: ignore[arg-type]
+            platform=str(data["platform"]), url=url, sha256=None if vcs else sha256,
             md5=str(hashes["md5"]) if hashes.get("md5") else None,
             dependencies={str(k): "" if v is None else str(v) for k, v in dict(deps).items()},
             build=str(data["build"]) if data.get("build") is not None else None,
             category=str(data.get("category") or "main"), optional=bool(data.get("optional", False)),
+            source=_source_url(data.get("source"), name, path, hint), commit=sha256 if vcs else None,
         )
 
     @property
     def filename(self) -> str:
         return self.url.split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def is_vcs(self) -> bool:
+        """A pip package built from a VCS checkout (``git+https://...@<commit>``): pinned by commit, no file hash."""
+        return self.manager == "pip" and self.url.startswith(_VCS)
+
+    @property
+    def direct_reference(self) -> str:
+        """``name @ URL`` as pip and conda-lock write it: the source URL when there is one (a git URL keeps
+        ``@<commit>``, a URL keeps its ``#sha256=`` fragment), else the file's URL."""
+        return f"{self.name} @ {self.source or self.url}"
+
+
+def _source_url(source: Any, name: str, path: Path | None, hint: str | None) -> str | None:
+    if source is None:
+        return None
+    if not isinstance(source, dict) or source.get("type") != "url" or not source.get("url"):
+        raise ModelFormatError(f"malformed lock file: source of {name} is not {{type: url, url: ...}} ({source!r})",
+                               path=path, hint=hint)
+    return str(source["url"])
 
 
 @dataclass
@@ -125,9 +163,28 @@ class Lockfile:
     packages: list[LockedPackage]
     path: Path | None = None
 
-    def for_platform(self, platform: str, manager: Manager | None = None) -> list[LockedPackage]:
-        return [p for p in self.packages if p.platform == platform and (manager is None or p.manager == manager)
-                and p.category == "main"]
+    @property
+    def made_by_envrepro(self) -> bool:
+        """envrepro's own lock (its input hash is envrepro's), not one made by conda-lock."""
+        return KIND_KEY in self.metadata.custom
+
+    @property
+    def relock_command(self) -> str:
+        """The command that re-creates this lock: the tool that made it."""
+        return "envrepro lock -m MODEL" if self.made_by_envrepro else "conda-lock lock"
+
+    def for_platform(self, platform: str, manager: Manager | None = None,
+                     categories: Iterable[str] = ("main",)) -> list[LockedPackage]:
+        """The platform's packages in ``categories``, each once (version 1 repeats a package per category)."""
+        wanted = set(categories)
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for p in self.packages:
+            if p.platform == platform and (manager is None or p.manager == manager) and p.category in wanted \
+                    and (p.manager, p.name) not in seen:
+                seen.add((p.manager, p.name))
+                out.append(p)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         packages = sorted(self.packages, key=lambda p: (p.platform, p.manager != "conda", p.name))
@@ -161,12 +218,15 @@ def read_lockfile(path: str | os.PathLike) -> Lockfile:
     data = load_yaml_file(path, what="lock file")
     version = data.get("version")
     if version != LOCK_VERSION:
-        raise ModelFormatError(f"unsupported lock file version {version!r} (envrepro reads version {LOCK_VERSION})",
-                               path=path, hint="regenerate it with `envrepro lock`")
+        found = "no version" if version is None else f"version {version!r}"
+        raise ModelFormatError(
+            f"unsupported lock file ({found}): envrepro reads version {LOCK_VERSION}, the version conda-lock 4 "
+            "and envrepro write", path=path,
+            hint="re-create it with `conda-lock lock` or `envrepro lock`")
     meta = data.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("platforms"), list):
         raise ModelFormatError("malformed lock file: no metadata.platforms", path=path,
-                               hint="regenerate it with `envrepro lock`")
+                               hint="re-create it with `conda-lock lock` or `envrepro lock`")
     channels = []
     for channel in meta.get("channels") or []:
         channels.append(str(channel.get("url")) if isinstance(channel, dict) else str(channel))
@@ -181,5 +241,7 @@ def read_lockfile(path: str | os.PathLike) -> Lockfile:
     raw = data.get("package")
     if not isinstance(raw, list):
         raise ModelFormatError("malformed lock file: 'package' must be a list", path=path)
-    packages = [LockedPackage.from_dict(entry, path=path) for entry in raw]
-    return Lockfile(metadata=metadata, packages=packages, path=path)
+    lock = Lockfile(metadata=metadata, packages=[], path=path)
+    hint = f"regenerate it with `{lock.relock_command}`"  # the tool that made it
+    lock.packages = [LockedPackage.from_dict(entry, path=path, hint=hint) for entry in raw]
+    return lock

@@ -1,63 +1,112 @@
-"""Render one platform of a lock as conda's explicit list or as an environment file.
+"""Render one platform of a lock as conda's explicit list or as an environment file, as ``conda-lock render`` does.
 
-``explicit``: ``@EXPLICIT`` then one ``URL#md5`` per conda package (``conda create --file``, ``micromamba
-create -f``); pip packages follow as ``# pip NAME @ URL#sha256=...`` lines, which micromamba and
-``conda-lock install`` read and other tools ignore. ``env``: an environment.yml pinning
-``name=version=build`` (a solver still runs on it: good for updating an env, weaker than the lock).
+The output is line for line what conda-lock 4 renders from the same file; only the first comment differs.
+
+``explicit``: ``@EXPLICIT`` then one ``URL#md5`` per conda package in conda's install order
+(:func:`conda_toposort`), then the pip packages (in that order too) as ``# pip NAME @ URL#sha256=...`` lines,
+which micromamba and ``conda-lock install`` read and other tools ignore. ``env``: an environment.yml pinning
+``name=version=build`` in name order, pip packages as ``name == version --hash=sha256:...`` (a solver still
+runs on it: good for updating an env, weaker than the lock). In both, a pip direct reference is its source
+URL (``name @ git+https://...@<commit>``, ``name @ https://...#sha256=...``).
+
+Categories, as conda-lock's defaults: ``main`` and ``dev`` (``dev=False`` leaves it out), plus ``extras``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import posixpath
+import urllib.parse
+from pathlib import PurePosixPath
+from typing import Iterable, Literal, Mapping
 
 from ..errors import EnvreproError
-from ..yamlio import dump_yaml
-from .lockfile import LockedPackage, Lockfile
+from .lockfile import LockedPackage, Lockfile, Manager
 
 Kind = Literal["explicit", "env"]
 
 
-def render_lock(lock: Lockfile, kind: Kind, platform: str) -> str:
+def render_lock(lock: Lockfile, kind: Kind, platform: str, *, dev: bool = True, extras: Iterable[str] = ()) -> str:
+    if kind not in ("explicit", "env"):
+        raise EnvreproError(f"unknown render kind {kind!r}", hint="use 'explicit' or 'env'")
     if platform not in lock.metadata.platforms:
         raise EnvreproError(f"the lock has no packages for {platform}", path=lock.path,
                             hint=f"choose one of {', '.join(lock.metadata.platforms)} with -p")
-    conda = _topological(lock.for_platform(platform, "conda"))
-    pip = sorted(lock.for_platform(platform, "pip"), key=lambda p: p.name)
+    categories = {"main", *extras, *(("dev",) if dev else ())}
     header = [f"# Rendered by envrepro from {lock.path.name if lock.path else 'a conda-lock.yml'}.",
-              f"# platform: {platform}", f"# input_hash: {lock.metadata.content_hash.get(platform, '')}"]
+              f"# platform: {platform}", f"# input_hash: {lock.metadata.content_hash.get(platform)}"]
     if kind == "explicit":
-        lines = [*header, "@EXPLICIT"]
-        lines += [f"{p.url.split('#', 1)[0]}#{p.md5 or p.sha256}" for p in conda]
-        lines += [f"# pip {p.name} @ {p.url.split('#', 1)[0]}#sha256={p.sha256}" for p in pip]
-        return "\n".join(lines) + "\n"
-    if kind == "env":
-        deps: list[object] = [f"{p.name}={p.version}={p.build or _build(p)}" for p in sorted(conda, key=lambda p: p.name)]
+        conda = install_order(lock, platform, "conda", categories)
+        pip = install_order(lock, platform, "pip", categories)
+        lines = [*header, "@EXPLICIT", *(posixpath.expandvars(f"{p.url}#{p.md5}") for p in conda),
+                 *(f"# pip {_pip_direct(p)}" for p in pip)]
+    else:
+        conda = sorted(_selected(lock, platform, "conda", categories), key=lambda p: p.name)
+        pip = sorted(_selected(lock, platform, "pip", categories), key=lambda p: p.name)
+        lines = [*header, "", "channels:", *(f"  - {posixpath.expandvars(c)}" for c in lock.metadata.channels),
+                 "dependencies:", *(f"  - {p.name}={p.version}={_build(p)}" for p in conda)]
         if pip:
-            deps.append({"pip": [f"{p.name}=={p.version} --hash=sha256:{p.sha256}" for p in pip]})
-        body = dump_yaml({"channels": list(lock.metadata.channels), "dependencies": deps})
-        return "\n".join(header) + "\n" + body
-    raise EnvreproError(f"unknown render kind {kind!r}", hint="use 'explicit' or 'env'")
+            lines += ["  - pip:", *(f"      - {_pip_pinned(p)}" for p in pip)]
+    return "\n".join(lines) + "\n"
+
+
+def install_order(lock: Lockfile, platform: str, manager: Manager, categories: Iterable[str]) -> list[LockedPackage]:
+    """The platform's packages of ``manager`` in ``categories``, dependencies first (conda's order).
+
+    Ordered over every package of the platform, then filtered, as conda-lock does: leaving a category
+    out never reorders the rest.
+    """
+    order = conda_toposort({p.name: p.dependencies for p in lock.packages
+                            if p.platform == platform and p.manager == manager})
+    selected = {p.name: p for p in _selected(lock, platform, manager, categories)}
+    return [selected[name] for name in order if name in selected]
+
+
+def conda_toposort(dependencies: Mapping[str, Iterable[str]]) -> list[str]:
+    """Names in conda's topological order (``conda.common.toposort``, which conda-lock uses for explicit files).
+
+    Rounds: every name whose dependencies are all placed is placed, in alphabetical order. Names that are
+    only depended on (virtual packages, pip names of conda packages) count as placed in the first round, so
+    they delay their dependents as they do in conda. A cycle is broken by placing the name with the fewest
+    unplaced dependencies (then the first by name). python never waits for pip.
+    """
+    graph = {name: set(deps) - {name} for name, deps in dependencies.items()}
+    if "python" in graph:
+        graph["python"].discard("pip")
+    for name in set().union(*graph.values()) - graph.keys():
+        graph[name] = set()
+    order: list[str] = []
+    while graph:
+        ready = sorted(name for name, deps in graph.items() if not deps)
+        if not ready:
+            ready = [min(graph, key=lambda name: (len(graph[name]), name))]
+        for name in ready:
+            del graph[name]
+        for deps in graph.values():
+            deps.difference_update(ready)
+        order += ready
+    return order
+
+
+def _selected(lock: Lockfile, platform: str, manager: Manager, categories: Iterable[str]) -> list[LockedPackage]:
+    return [p for p in lock.for_platform(platform, manager, categories)
+            if not (manager == "conda" and p.name.startswith("__"))]  # virtual packages are never installed
+
+
+def _pip_direct(pkg: LockedPackage) -> str:
+    if pkg.source is None and pkg.sha256:
+        return f"{pkg.name} @ {pkg.url}#sha256={pkg.sha256}"
+    return pkg.direct_reference
+
+
+def _pip_pinned(pkg: LockedPackage) -> str:
+    if pkg.source is not None:
+        return pkg.direct_reference
+    return f"{pkg.name} == {pkg.version}" + (f" --hash=sha256:{pkg.sha256}" if pkg.sha256 else "")
 
 
 def _build(pkg: LockedPackage) -> str:
-    return pkg.filename.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)[-1]
-
-
-def _topological(packages: list[LockedPackage]) -> list[LockedPackage]:
-    """Dependencies before dependents (conda installs an explicit list in order); ties by name."""
-    by_name = {p.name: p for p in packages}
-    done: dict[str, LockedPackage] = {}
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done or name in visiting or name not in by_name:
-            return
-        visiting.add(name)
-        for dep in sorted(by_name[name].dependencies):
-            visit(dep)
-        visiting.discard(name)
-        done[name] = by_name[name]
-
-    for name in sorted(by_name):
-        visit(name)
-    return list(done.values())
+    """The build string from the URL's file name, as conda-lock takes it (the ``build`` field is optional)."""
+    path = PurePosixPath(urllib.parse.urlsplit(pkg.url).path)
+    while path.suffix in (".tar", ".bz2", ".gz", ".conda"):
+        path = path.with_suffix("")
+    return path.name.split("-")[-1]

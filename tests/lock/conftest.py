@@ -43,6 +43,25 @@ def offline_pip(lock_wheelhouse: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return lock_wheelhouse
 
 
+@pytest.fixture
+def no_resolution(monkeypatch: pytest.MonkeyPatch, offline_pip) -> None:
+    """Any solve (rattler's, envrepro's) or pip resolution now raises; pip has no index or find-links."""
+    import rattler
+
+    import envrepro.envs.rattler_engine as engine
+    import envrepro.lock.pip_lock as pip_lock
+    import envrepro.lock.solve as solve
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a solver was called while installing from a lock")
+
+    for target, name in ((rattler, "solve"), (engine, "solve_conda_spec"), (solve, "solve_conda_spec"),
+                         (pip_lock, "_compile")):
+        monkeypatch.setattr(target, name, boom)
+    for key in ("UV_FIND_LINKS", "PIP_FIND_LINKS"):
+        monkeypatch.delenv(key)
+
+
 def write_model(path: Path, conda: dict[str, Any] | None = None, *, python_env: dict | None = None,
                 requirements: list[str] | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)

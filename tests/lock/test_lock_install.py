@@ -15,25 +15,6 @@ from envrepro.lock import install_from_lock, lock_model
 from .conftest import write_model
 
 
-@pytest.fixture
-def no_resolution(monkeypatch: pytest.MonkeyPatch, offline_pip) -> None:
-    """Any solve (rattler's, envrepro's) or pip resolution now raises; pip has no index or find-links."""
-    import rattler
-
-    import envrepro.envs.rattler_engine as engine
-    import envrepro.lock.pip_lock as pip_lock
-    import envrepro.lock.solve as solve
-
-    def boom(*args, **kwargs):
-        raise AssertionError("a solver was called while installing from a lock")
-
-    for target, name in ((rattler, "solve"), (engine, "solve_conda_spec"), (solve, "solve_conda_spec"),
-                         (pip_lock, "_compile")):
-        monkeypatch.setattr(target, name, boom)
-    for key in ("UV_FIND_LINKS", "PIP_FIND_LINKS"):
-        monkeypatch.delenv(key)
-
-
 def _run(python: Path, code: str) -> str:
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

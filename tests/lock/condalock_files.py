@@ -1,0 +1,154 @@
+"""Lock files written by conda-lock 4 itself, for the tests: its models, its writer, its input hashes.
+
+conda-lock cannot solve here (it needs a conda binary, and conda-forge is out of reach), so the packages come
+from elsewhere (envrepro's solve of the local channel, or a generated graph); everything else is conda-lock's:
+``write_conda_lock_file`` writes the file, ``compute_content_hashes`` gives ``metadata.content_hash``, and
+pip direct references are recorded exactly as conda-lock's pypi solver records them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+pytest.importorskip("conda_lock")
+
+from conda_lock.conda_lock import render_lockfile_for_platform  # noqa: E402
+from conda_lock.content_hash import compute_content_hashes  # noqa: E402
+from conda_lock.lockfile import parse_conda_lock_file, write_conda_lock_file  # noqa: E402
+from conda_lock.lockfile.v1.models import DependencySource, HashModel, LockMeta, TimeMeta  # noqa: E402
+from conda_lock.lockfile.v2prelim.models import LockedDependency, Lockfile  # noqa: E402
+from conda_lock.src_parser import make_lock_spec  # noqa: E402
+from conda_lock.virtual_package import default_virtual_package_repodata  # noqa: E402
+
+__all__ = ["LockedDependency", "assert_same_render", "conda_lock_content_hash", "conda_lock_render", "git_dependency",
+           "make_git_package", "parse_conda_lock_file", "pip_dependency", "url_dependency", "write_conda_lock"]
+
+
+def pip_dependency(name: str, version: str, platform: str, url: str, *, sha256: str | None = None,
+                   source: str | None = None, categories: Iterable[str] = ("main",),
+                   dependencies: dict[str, str] | None = None) -> LockedDependency:
+    return LockedDependency(
+        name=name, version=version, manager="pip", platform=platform, dependencies=dependencies or {}, url=url,
+        hash=HashModel(sha256=sha256), source=DependencySource(type="url", url=source) if source else None,
+        categories=set(categories))
+
+
+def git_dependency(name: str, version: str, platform: str, repo_url: str, commit: str,
+                   **kwargs: object) -> LockedDependency:
+    """As conda-lock's pypi solver records ``name @ git+URL@ref``: the commit id in ``hash.sha256``."""
+    url = f"git+{repo_url}@{commit}"
+    return pip_dependency(name, version, platform, url, sha256=commit, source=url, **kwargs)  # type: ignore[arg-type]
+
+
+def url_dependency(name: str, version: str, platform: str, url: str, sha256: str,
+                   **kwargs: object) -> LockedDependency:
+    """As conda-lock's pypi solver records ``name @ URL#sha256=...``: the URL without, the source with it."""
+    return pip_dependency(name, version, platform, url, sha256=sha256, source=f"{url}#sha256={sha256}",
+                          **kwargs)  # type: ignore[arg-type]
+
+
+def conda_lock_content_hash(env_file: Path, platforms: list[str]) -> dict[str, str]:
+    """conda-lock's own input hash of ``env_file`` (what it writes in ``metadata.content_hash``)."""
+    mapping = env_file.parent / ".empty-pypi-mapping.yml"  # no conda->pypi name lookups over the network
+    mapping.write_text("{}\n")
+    try:
+        spec = make_lock_spec(src_files=[env_file], platform_overrides=platforms, mapping_url=str(mapping))
+        return dict(compute_content_hashes(spec, default_virtual_package_repodata()))
+    finally:
+        mapping.unlink()
+
+
+def write_conda_lock(path: Path, packages: list[LockedDependency], *, platforms: list[str], channels: list[str],
+                     content_hash: dict[str, str] | None = None, sources: list[str] | None = None) -> Path:
+    """Write ``packages`` with conda-lock's writer, as `conda-lock lock` does (no envrepro metadata)."""
+    meta = LockMeta(content_hash=content_hash or {p: "0" * 64 for p in platforms}, channels=channels,
+                    platforms=platforms, sources=sources or ["environment.yml"], time_metadata=TimeMeta.create())
+    write_conda_lock_file(Lockfile(package=packages, metadata=meta), path, metadata_choices=None)
+    return path
+
+
+def conda_lock_render(path: Path | Any, kind: str, platform: str, *, dev: bool = True, extras=()) -> str:
+    """conda-lock's own rendering (``path``: a lock file, or one conda-lock has already parsed)."""
+    parsed = parse_conda_lock_file(path) if isinstance(path, Path) else path
+    lines = render_lockfile_for_platform(lockfile=parsed, include_dev_dependencies=dev, extras=set(extras),
+                                         kind=kind, platform=platform)  # type: ignore[arg-type]
+    return "\n".join(lines) + "\n"
+
+
+def assert_same_render(ours: str, theirs: str) -> None:
+    """Identical but for the first line (who rendered it)."""
+    assert ours.splitlines()[0].startswith("# Rendered by envrepro")
+    assert theirs.splitlines()[0] == "# Generated by conda-lock."
+    assert ours.splitlines()[1:] == theirs.splitlines()[1:]
+
+
+def make_git_package(directory: Path, name: str, version: str) -> tuple[Path, str]:
+    """A git repository holding a pure-Python package whose build backend is in the tree (builds offline).
+
+    Returns the repository and its commit id.
+    """
+    directory.mkdir(parents=True)
+    (directory / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [build-system]
+        requires = []
+        build-backend = "backend"
+        backend-path = ["_backend"]
+
+        [project]
+        name = "{name}"
+        version = "{version}"
+        """))
+    (directory / name).mkdir()
+    (directory / name / "__init__.py").write_text(f"__version__ = {version!r}\nFROM = 'git'\n")
+    (directory / "_backend").mkdir()
+    (directory / "_backend" / "backend.py").write_text(textwrap.dedent(f'''\
+        """A minimal PEP 517 backend: one pure-Python package, no dependencies."""
+        import base64, hashlib, os, zipfile
+
+        NAME, VERSION = {name!r}, {version!r}
+        DIST = f"{{NAME}}-{{VERSION}}.dist-info"
+
+
+        def _metadata():
+            return {{f"{{DIST}}/METADATA": f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n",
+                    f"{{DIST}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+
+
+        def get_requires_for_build_wheel(config_settings=None):
+            return []
+
+
+        def prepare_metadata_for_build_wheel(directory, config_settings=None):
+            os.makedirs(os.path.join(directory, DIST))
+            for rel, text in _metadata().items():
+                with open(os.path.join(directory, rel), "w") as fh:
+                    fh.write(text)
+            return DIST
+
+
+        def build_wheel(directory, config_settings=None, metadata_directory=None):
+            wheel = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
+            with open(os.path.join(NAME, "__init__.py")) as fh:
+                files = {{**_metadata(), f"{{NAME}}/__init__.py": fh.read()}}
+            record = []
+            with zipfile.ZipFile(os.path.join(directory, wheel), "w") as zf:
+                for rel, text in files.items():
+                    zf.writestr(rel, text)
+                    digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+                    record.append(f"{{rel}},sha256={{digest.decode()}},{{len(text.encode())}}")
+                zf.writestr(f"{{DIST}}/RECORD", "\\n".join(record + [f"{{DIST}}/RECORD,,"]) + "\\n")
+            return wheel
+        '''))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "package"]):
+        subprocess.run(cmd, cwd=directory, check=True, env=env, capture_output=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    return directory, commit
