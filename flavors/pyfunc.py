@@ -1,7 +1,8 @@
 """The pyfunc flavor: a user's ``envrepro.PythonModel`` subclass, with optional artifacts.
 
-The layout is MLflow's (``python_model.pkl``, ``artifacts``, ``loader_module: mlflow.pyfunc.model``), so MLflow
-loads these models when envrepro is installed beside it.
+The layout is MLflow's (``python_model.pkl``, ``artifacts``); ``loader_module`` names envrepro's runtime loader,
+which has MLflow's ``_load_pyfunc`` entry point, so MLflow loads these models when envrepro is installed beside it
+(MLflow's own ``mlflow.pyfunc.model`` loader expects MLflow's PythonModel class, not a look-alike).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from envrepro.pins import pin
 from envrepro.python_model import PythonModel
 
 MODEL_FILE = "python_model.pkl"
+RUNTIME_LOADER = "envrepro_flavors.inenv.pyfunc"
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -75,7 +77,8 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
 
 @hookimpl
 def envrepro_flavors():
-    yield Flavor(name=PYFUNC, loader_module="mlflow.pyfunc.model", can_handle=can_handle,
-                 default_requirements=default_requirements, save=save, runtime_loader="envrepro_flavors.inenv.pyfunc",
+    # MLflow imports the runtime loader too: it has MLflow's _load_pyfunc entry point.
+    yield Flavor(name=PYFUNC, loader_module=RUNTIME_LOADER, can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER,
                  priority=100,
                  aliases=("pyfunc",), description="custom Python models (envrepro.PythonModel subclasses)")

@@ -11,6 +11,7 @@ from envrepro.pins import pin, public_version
 
 DATA_DIR = "data"
 MODEL_FILE = "model.pth"
+RUNTIME_LOADER = "envrepro_flavors.inenv.pytorch"
 
 
 def can_handle(obj: Any) -> bool:
@@ -46,7 +47,7 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
 
 @hookimpl
 def envrepro_flavors():
-    yield Flavor(name="pytorch", loader_module=__name__, can_handle=can_handle,
-                 default_requirements=default_requirements, save=save,
-                 runtime_loader="envrepro_flavors.inenv.pytorch", priority=20,
+    # MLflow imports the runtime loader too (with envrepro installed beside it): it has _load_pyfunc.
+    yield Flavor(name="pytorch", loader_module=RUNTIME_LOADER, can_handle=can_handle,
+                 default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER, priority=20,
                  description="PyTorch nn.Module (whole-module save, CPU load by default)")

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.fixtures_channel", "tests.old_mlflow"]
+pytest_plugins = ["tests.fixtures_channel", "tests.old_mlflow", "tests.real_mlflow"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python: str = sys.executable,

@@ -17,7 +17,7 @@ class PythonModelPredictor(object):
         return self.raw_model.predict(self.context, data, params=params)
 
 
-def load(model_dir, conf, pyfunc_conf):
+def load(model_dir, conf, pyfunc_conf, model_config=None):
     import cloudpickle
 
     path = os.path.join(model_dir, str(conf.get("python_model") or MODEL_FILE))
@@ -27,6 +27,18 @@ def load(model_dir, conf, pyfunc_conf):
         model = cloudpickle.load(fh)
     artifacts = dict((name, os.path.join(model_dir, entry["path"]))
                      for name, entry in (conf.get("artifacts") or {}).items())
-    context = PythonModelContext(artifacts, conf.get("model_config"))
+    config = dict(conf.get("model_config") or {})
+    config.update(model_config or {})
+    context = PythonModelContext(artifacts, config)
     model.load_context(context)
     return PythonModelPredictor(model, context)
+
+
+def _load_pyfunc(data_path, model_config=None):
+    """MLflow's entry point: this module is MLmodel's ``loader_module``, so ``mlflow.pyfunc.load_model`` (with
+    envrepro installed beside MLflow) calls it with the model directory. MLflow is here, so its MLmodel reader is.
+    """
+    from mlflow.models import Model
+
+    conf = Model.load(data_path).flavors["python_function"]
+    return load(data_path, conf, conf, model_config)

@@ -38,3 +38,11 @@ def load(model_dir, conf, pyfunc_conf):
         model = torch.load(artifact, map_location=device)
     model.eval()
     return TorchPredictor(model, device)
+
+
+def _load_pyfunc(data_path, model_config=None):
+    """MLflow's entry point (this module is MLmodel's ``loader_module``): called with the model directory."""
+    from mlflow.models import Model
+
+    flavors = Model.load(data_path).flavors
+    return load(data_path, flavors["pytorch"], flavors["python_function"])

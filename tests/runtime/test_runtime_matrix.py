@@ -71,7 +71,7 @@ def model_dir(tmp_path_factory) -> Path:
         flavors:
           python_function:
             code: code
-            loader_module: mlflow.pyfunc.model
+            loader_module: envrepro_flavors.inenv.pyfunc
             python_model: python_model.pkl
             python_version: 3.6.15
         model_uuid: 0123456789abcdef0123456789abcdef
