@@ -272,3 +272,24 @@ def test_conda_only_mlflow_117_model_builds_a_uv_env_with_its_conda_packages(tmp
         f"scikit-learn=={sklearn.__version__}.*": f"scikit-learn={sklearn.__version__}",
         f"cloudpickle=={cloudpickle.__version__}.*": f"cloudpickle={cloudpickle.__version__}"}
     assert f"scikit-learn=={sklearn.__version__}.*" in report["requirements"]
+
+
+@pytest.mark.slow
+def test_a_real_mlflow_117_conda_only_model_predicts_as_recorded_in_a_uv_env(conda_only_sklearn, tmp_path):
+    """The model MLflow 1.17 saved (tests/old_mlflow.py), its packages only conda packages: the uv env has the
+    exact scikit-learn and cloudpickle it was saved with and predicts what MLflow 1.17 predicted."""
+    old = conda_only_sklearn
+    pins = dict(line.split("==") for line in old.packages)
+    proc = run_cli("env", "create", "-m", str(old.path), "--env-manager", "uv", check=True, timeout=900)
+    assert "no pip equivalent" not in proc.stderr
+    prefix = Path(proc.stdout.strip().splitlines()[-1])
+    out = subprocess.run([str(prefix / "bin" / "python"), "-c",
+                          "import sklearn, cloudpickle; print(sklearn.__version__, cloudpickle.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [pins["scikit-learn"], pins["cloudpickle"]]
+    # No pandas in this env (mlflow, which brought it, went with the pip section): score plain rows.
+    rows = json.loads(old.input_json.read_text())["dataframe_split"]["data"]
+    (tmp_path / "input.json").write_text(json.dumps({"instances": rows}))
+    scored = run_cli("predict", "-m", str(old.path), "-i", str(tmp_path / "input.json"), "--env-manager", "uv",
+                     check=True, timeout=900)
+    assert json.loads(scored.stdout)["predictions"] == old.expected
