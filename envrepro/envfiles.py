@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .conda_to_pip import CondaTranslation, translate_conda_dependencies
 from .errors import ModelFormatError
 from .model import CONDA_FILE, CONSTRAINTS_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
 from .requirements import expand_lines, read_requirements_file, render_requirements_file, validate_requirement
@@ -48,6 +49,10 @@ class ModelEnv:
     build_dependencies: list[str] = field(default_factory=list)
     conda: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
+    # When the venv reads conda.yaml (no python_env.yaml): its conda packages that were added to
+    # ``requirements`` (requirement -> original conda spec), and those with no pip equivalent (spec -> why).
+    translated: dict[str, str] = field(default_factory=dict)
+    untranslatable: dict[str, str] = field(default_factory=dict)
 
     @property
     def channels(self) -> list[str]:
@@ -136,6 +141,7 @@ def read_model_env(model: ModelDir) -> ModelEnv:
 
     requirements: list[str] = []
     constraints: list[str] = []
+    translation = CondaTranslation()
     python_version: str | None = None
     build_dependencies: list[str] = []
     if venv_path is not None and venv_path.exists():
@@ -159,6 +165,9 @@ def read_model_env(model: ModelDir) -> ModelEnv:
             requirements, constraints = _split_pip_lines(conda_pip_section(conda, path=conda_path), model.path,
                                                          conda_path or model.path)
         build_dependencies = ["pip", "setuptools", "wheel"]
+        if conda:  # MLflow 1.x lists packages as conda packages: a venv installs their pip equivalents
+            translation = translate_conda_dependencies(conda.get("dependencies") or [], covered=requirements)
+            requirements = requirements + list(translation.translated)
     if (model.path / REQUIREMENTS_FILE).exists():
         sources.setdefault("requirements", model.path / REQUIREMENTS_FILE)
 
@@ -170,4 +179,5 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     if not conda:
         conda = default_conda_env(python_version, requirements, constraints)
     return ModelEnv(python_version=python_version, requirements=requirements, constraints=constraints,
-                    build_dependencies=build_dependencies, conda=conda, sources=sources)
+                    build_dependencies=build_dependencies, conda=conda, sources=sources,
+                    translated=translation.translated, untranslatable=translation.untranslatable)

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .envfiles import conda_pip_section, read_model_env
+from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
+from .envfiles import ModelEnv, conda_pip_section, read_model_env
 from .errors import EnvreproError
 from .model import PYFUNC, ModelDir
 from .plugins import flavors
@@ -30,6 +31,9 @@ class Report:
     env_files: dict[str, str]
     problems: list[str] = field(default_factory=list)
     why: dict[str, list[str]] | None = None
+    # Conda packages of conda.yaml as uv/virtualenv see them (see envrepro.conda_to_pip).
+    translated_from_conda: dict[str, str] = field(default_factory=dict)  # requirement -> conda spec
+    untranslatable_conda: dict[str, str] = field(default_factory=dict)   # conda spec -> why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,8 +73,12 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
         problems.append(f"conda.yaml uses Anaconda channels {bad} (run `envrepro audit --fix`)")
     if "conda" in env.sources and "requirements" in env.sources:
         conda_pip = [line for line in conda_pip_section(env.conda) if not line.startswith(("-r", "-c"))]
-        if normalized(conda_pip) != normalized(env.requirements):
+        if normalized(conda_pip) != normalized([r for r in env.requirements if r not in env.translated]):
             problems.append("requirements.txt and the pip section of conda.yaml disagree")
+    if env.untranslatable:
+        problems.append(f"conda.yaml lists conda packages with no pip equivalent: "
+                        f"{describe_untranslatable(env.untranslatable)}; uv/virtualenv environments lack them "
+                        f"({UNTRANSLATABLE_HINT.format(model=model.path)})")
     code = model.code_dir
     code_paths = sorted(p.name for p in code.iterdir()) if code else []
     saved_by = (f"envrepro {model.mlmodel.envrepro_version}" if model.mlmodel.envrepro_version
@@ -80,8 +88,17 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
         python_version=env.python_version, requirements=env.requirements, constraints=env.constraints,
         channels=channels, code_paths=code_paths,
         env_files={k: str(v.relative_to(model.path)) for k, v in env.sources.items()},
-        problems=problems, why=read_provenance(model.path) if why else None,
+        problems=problems, why=_why(model, env) if why else None,
+        translated_from_conda=env.translated, untranslatable_conda=env.untranslatable,
     )
+
+
+def _why(model: ModelDir, env: ModelEnv) -> dict[str, list[str]] | None:
+    reasons = read_provenance(model.path)
+    if env.translated:
+        reasons = dict(reasons or {})
+        reasons.update({req: [f"translated from conda.yaml (`{spec}`)"] for req, spec in env.translated.items()})
+    return reasons
 
 
 def format_report(report: Report) -> str:

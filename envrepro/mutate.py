@@ -147,9 +147,11 @@ def update_pip_requirements(model_path: str | Path, operation: Operation, requir
     wanted = _parse_args(operation, requirements)  # validate everything before touching the disk
     model = ModelDir.open(model_path)
     env = read_model_env(model)
+    # Requirements translated from conda packages stay conda packages in conda.yaml: never written as pip lines.
+    pip_requirements = [line for line in env.requirements if line not in env.translated]
     result = UpdateResult()
-    new_requirements, result.changed = _apply(env.requirements, operation, wanted)
-    present = {requirement_name(line) for line in env.requirements}
+    new_requirements, result.changed = _apply(pip_requirements, operation, wanted)
+    present = {requirement_name(line) for line in pip_requirements}
     result.not_found = [wanted[name] for name in wanted if operation == "remove" and name not in present]
     new_constraints, constraint_changes = _fix_constraints(env.constraints, operation, wanted)
     result.changed += constraint_changes

@@ -73,7 +73,8 @@ def test_inspect_pre_118_model_with_env_string_and_no_requirements(tmp_path):
     (path / "model.pkl").write_bytes(b"x")
     report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
     assert report["python_version"] == "3.7.6"
-    assert report["requirements"] == ["mlflow", "cloudpickle==1.6.0"]
+    # scikit-learn is a conda package there: a venv gets its pip equivalent (see tests/test_conda_to_pip.py)
+    assert report["requirements"] == ["mlflow", "cloudpickle==1.6.0", "scikit-learn==0.23.2.*"]
     assert report["env_files"] == {"conda": "conda.yaml"}
     assert any("Anaconda channels ['defaults']" in p for p in report["problems"])
     text = run_cli("inspect", "-m", str(path), check=True).stdout

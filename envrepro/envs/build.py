@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from ..envfiles import ModelEnv
 from ..model import ModelDir
 from ..requirements import installable, normalized, requirement_name
@@ -66,6 +67,8 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
                             "pip_override": list(override)}
+    if manager != "conda" and env.untranslatable:
+        _warn_untranslatable(model, env, manager)
     lock = _lock_to_use(model, manager, from_lock)
     if lock is not None:
         return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
@@ -109,6 +112,16 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
 
     prefix = cache.get_or_build(key, build_venv, meta)
     return BuiltEnv(prefix, venv_python(prefix), key)
+
+
+def _warn_untranslatable(model: ModelDir, env: ModelEnv, manager: str) -> None:
+    """One line naming every conda package of conda.yaml that a venv cannot have, and what to do about it."""
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "%s: conda packages with no pip equivalent are not installed in this %s environment: %s (%s)",
+        env.sources.get("conda", model.path), manager, describe_untranslatable(env.untranslatable),
+        UNTRANSLATABLE_HINT.format(model=model.path))
 
 
 def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path | None:
