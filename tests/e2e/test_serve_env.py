@@ -170,7 +170,8 @@ def test_models_saved_by_real_mlflow(tmp_path, sklearn_model):
     _write_mlflow_model(scaffold, sklearn_model)
     prefix = Path(run_cli("env", "create", "-m", str(scaffold), "-q", check=True, timeout=900).stdout.strip())
     saved = subprocess.run([str(prefix / "bin" / "python"), "-c", SAVE_WITH_REAL_MLFLOW, str(tmp_path / "tree"),
-                            str(tmp_path / "doubler")], capture_output=True, text=True, timeout=600)
+                            str(tmp_path / "doubler")], capture_output=True, text=True, timeout=600,
+                           cwd=tmp_path)  # MLflow creates ./mlruns when it saves with an input example
     assert saved.returncode == 0, saved.stderr[-3000:]
     expected = json.loads(saved.stdout.strip().splitlines()[-1])
     report = json.loads(run_cli("inspect", "-m", str(tmp_path / "tree"), "--json", check=True).stdout)
