@@ -252,16 +252,18 @@ def _read_input(path: str) -> bytes:
 @click.option("--max-request-bytes", default=50 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Requests with a larger body get 413.")
 @click.option("--access-log", is_flag=True, help="Log one line per request (common log format) to stderr.")
+@click.option("-t", "--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send a whole request (headers and body); slower ones are cut off.")
 @_env_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
-              access_log: bool, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
+              access_log: bool, timeout: float, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
               channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command
 
     command = serve_command(model_path, host=host, port=port, workers=workers, max_request_bytes=max_request_bytes,
-                            access_log=access_log,
+                            access_log=access_log, timeout=timeout,
                             env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                             verbose=ctx.find_root().params.get("verbose", False), env_prefix=env_prefix,
                             **_engine_options(conda_exe, channel_aliases))
