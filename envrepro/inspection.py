@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .asof import pinned_names, resolve_as_of
 from .envfiles import conda_pip_section, read_model_env
 from .errors import EnvreproError
 from .model import PYFUNC, ModelDir
@@ -30,6 +31,7 @@ class Report:
     env_files: dict[str, str]
     problems: list[str] = field(default_factory=list)
     why: dict[str, list[str]] | None = None
+    resolve_as_of: dict[str, Any] = field(default_factory=dict)  # envrepro.asof.ResolveAsOf.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +82,8 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
         python_version=env.python_version, requirements=env.requirements, constraints=env.constraints,
         channels=channels, code_paths=code_paths,
         env_files={k: str(v.relative_to(model.path)) for k, v in env.sources.items()},
-        problems=problems, why=read_provenance(model.path) if why else None,
+        problems=problems, why=(read_provenance(model.path) or {}) if why else None,
+        resolve_as_of=resolve_as_of(model.mlmodel.utc_time_created).to_dict(),
     )
 
 
@@ -91,15 +94,20 @@ def format_report(report: Report) -> str:
         f"flavors:      {', '.join(report.flavors)}",
         f"loader:       {report.loader_module}",
         f"python:       {report.python_version}",
+        f"resolve as of: {_as_of_text(report.resolve_as_of)}",
         f"channels:     {', '.join(report.channels) or '(none)'}",
         f"env files:    {', '.join(f'{k}={v}' for k, v in report.env_files.items())}",
         f"code paths:   {', '.join(report.code_paths) or '(none)'}",
         "requirements:",
     ]
+    cutoff = report.resolve_as_of.get("cutoff")
     for req in report.requirements:
         reasons = ""
         if report.why is not None:
-            reasons = "  <- " + "; ".join(report.why.get(req, ["no record (saved without envrepro provenance)"]))
+            why = report.why.get(req, ["no record (saved without envrepro provenance)"])
+            if cutoff and not pinned_names([req]):
+                why = [*why, f"not pinned: resolves as of {report.resolve_as_of['label']}"]
+            reasons = "  <- " + "; ".join(why)
         lines.append(f"  {req}{reasons}")
     if report.constraints:
         lines.append("constraints:")
@@ -107,6 +115,10 @@ def format_report(report: Report) -> str:
     lines.append("problems:" if report.problems else "problems:     none")
     lines.extend(f"  - {p}" for p in report.problems)
     return "\n".join(lines)
+
+
+def _as_of_text(as_of: dict[str, Any]) -> str:
+    return f"{as_of.get('label', 'today')} ({as_of.get('why', 'no cutoff')})"
 
 
 __all__ = ["EnvreproError", "Report", "format_report", "inspect_model"]

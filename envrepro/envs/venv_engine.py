@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -34,12 +35,14 @@ def venv_python(prefix: str | os.PathLike) -> Path:
 def create_venv(prefix: str | os.PathLike, *, python_version: str, build_dependencies: Sequence[str] = (),
                 requirements: Sequence[str] = (), constraints: Sequence[str] = (), tool: VenvTool | None = None,
                 quiet: bool = False, interpreter: Interpreter | None = None,
-                pip_override: Sequence[str] = (), cwd: str | os.PathLike | None = None) -> Interpreter:
+                pip_override: Sequence[str] = (), cwd: str | os.PathLike | None = None,
+                exclude_newer: datetime | None = None) -> Interpreter:
     """Create a venv at ``prefix`` and install build dependencies, then requirements (+ constraints).
 
     ``pip_override`` requirements are installed last, on top, without the constraints. ``cwd`` is where
-    relative paths in the model's requirements resolve (the model directory). Returns the base
-    interpreter used (``exact`` is False when only the minor version matched).
+    relative paths in the model's requirements resolve (the model directory). ``exclude_newer`` (UTC) resolves
+    what is not pinned as of then (:mod:`envrepro.asof`). Returns the base interpreter used (``exact`` is False
+    when only the minor version matched).
     """
     tool = tool or default_venv_tool()
     if tool not in ("uv", "virtualenv"):
@@ -59,6 +62,12 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
     elif importlib.util.find_spec("virtualenv") is not None:
         # virtualenv seeds pip/setuptools/wheel from wheels it ships: no network needed.
         cmd = [sys.executable, "-m", "virtualenv", "--python", os.fspath(base.path), os.fspath(prefix)]
+        if exclude_newer is not None:
+            # Today's seeded setuptools would count as "already satisfied" and stay: seed none, install it as
+            # of the cutoff (where virtualenv would have seeded it, Python < 3.12).
+            cmd.append("--no-setuptools")
+            if tuple(int(p) for p in base.minor.split(".")) < (3, 12) and "setuptools" not in _names(build_dependencies):
+                build_dependencies = [*build_dependencies, "setuptools"]
         if not progress.enabled:
             cmd.append("--quiet")
         installer = "pip"
@@ -71,12 +80,18 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
     if not python.exists():
         raise EnvironmentBuildError(f"{cmd[0]} did not create {python}")
     install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
-                         what="build dependencies")
+                         what="build dependencies", exclude_newer=exclude_newer)
     install_requirements(python, list(requirements), list(constraints), quiet=quiet, installer=installer,
-                         cwd=cwd, what="requirements")
+                         cwd=cwd, what="requirements", exclude_newer=exclude_newer)
     install_requirements(python, list(pip_override), quiet=quiet, installer=installer,
-                         what="override requirements")
+                         what="override requirements", exclude_newer=exclude_newer)
     return base
+
+
+def _names(lines: Sequence[str]) -> set[str]:
+    from ..requirements import requirement_name
+
+    return {name for name in map(requirement_name, lines) if name}
 
 
 def venv_cache_fields(*, python_version: str, build_dependencies: Sequence[str], requirements: Sequence[str],
