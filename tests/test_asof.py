@@ -109,6 +109,26 @@ def test_uv_flags_exempt_pins_from_requirements_and_constraints():
     assert later > dt.datetime.now(UTC)  # the exempt package's own cutoff moves to (just after) now
 
 
+def test_the_cache_key_changes_only_with_a_cutoff():
+    from envrepro.envs.build import _with_cutoff
+    from envrepro.envs.cache import EnvCache
+
+    fields = {"engine": "uv", "python": "3.11.7", "requirements": ["six"]}
+    before = EnvCache.key_for(fields)
+    assert EnvCache.key_for(_with_cutoff(fields, resolve_as_of(None, "now"))) == before  # keys made before stay
+    june, july = (EnvCache.key_for(_with_cutoff(fields, resolve_as_of(None, day))) for day in ("2023-06-01",
+                                                                                                 "2023-07-01"))
+    assert len({before, june, july}) == 3
+
+
+def test_python_api_rejects_a_bad_cutoff_before_building(tmp_path):
+    import envrepro
+
+    path = _model(tmp_path, "2023-12-05 10:11:12")
+    with pytest.raises(EnvreproError, match="--resolve-as-of: 'someday' is not a date"):
+        envrepro.create_env(path, env_manager="uv", resolve_as_of="someday")
+
+
 # -- the command line -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("command", [["env", "create"], ["predict", "-i", "x.json"], ["serve"], ["lock"]])
 def test_bad_resolve_as_of_is_one_line_and_exit_2(tmp_path, command):
