@@ -10,6 +10,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_options import RESOLVE_AS_OF
 from .errors import EnvreproError
 
 
@@ -105,6 +106,7 @@ def _env_options(func):
                      help="Use this conda/mamba/micromamba instead of the embedded engine (also ENVREPRO_CONDA_EXE)."),
         click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
                      help="Map a channel to a mirror URL or local path, e.g. conda-forge=file:///mirror (repeatable)."),
+        RESOLVE_AS_OF,
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
     if func.__name__ in ("predict_cmd", "serve_cmd"):
@@ -115,7 +117,7 @@ def _env_options(func):
     return func
 
 
-def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> dict:
+def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...], resolve_as_of: str | None) -> dict:
     from .envs.conda_spec import parse_channel_alias
 
     options: dict = {}
@@ -123,6 +125,8 @@ def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> 
         options["conda_exe"] = conda_exe
     if channel_aliases:
         options["channel_alias"] = parse_channel_alias(channel_aliases)
+    if resolve_as_of is not None:
+        options["resolve_as_of"] = resolve_as_of
     return options
 
 
@@ -140,11 +144,11 @@ def env_group() -> None:
 @_env_options
 def env_create_cmd(model_path: str, from_lock: bool | None, prefix: str | None, env_manager: str | None,
                    overrides: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
-                   quiet: bool) -> None:
+                   resolve_as_of: str | None, quiet: bool) -> None:
     """Build (or reuse) the model's environment and print its prefix."""
     from .environments import create_env
 
-    options = _engine_options(conda_exe, channel_aliases)
+    options = _engine_options(conda_exe, channel_aliases, resolve_as_of)
     if from_lock is not None:
         options["from_lock"] = from_lock
     if prefix is not None:
@@ -207,7 +211,8 @@ def env_prune_cmd(days: float) -> None:
 @click.pass_context
 def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None,
                 content_type: str | None, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
-                channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
+                channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool,
+                env_prefix: str | None) -> None:
     """Predict on a file of inputs inside the model's own environment.
 
     \b
@@ -223,7 +228,7 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
     check_input(body, content_type, input_name)  # a bad input or output path fails before the env is built
     check_output(output_path)
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases))
+                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases, resolve_as_of))
     verbose = ctx.find_root().params.get("verbose", False)
     out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
                              input_name=input_name)
@@ -257,8 +262,9 @@ def _read_input(path: str) -> bytes:
 @_env_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
-              access_log: bool, timeout: float, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
-              channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
+              access_log: bool, timeout: float, env_manager: str | None, overrides: tuple[str, ...],
+              conda_exe: str | None, channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool,
+              env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command
 
@@ -266,7 +272,7 @@ def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers
                             access_log=access_log, timeout=timeout,
                             env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                             verbose=ctx.find_root().params.get("verbose", False), env_prefix=env_prefix,
-                            **_engine_options(conda_exe, channel_aliases))
+                            **_engine_options(conda_exe, channel_aliases, resolve_as_of))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly

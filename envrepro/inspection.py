@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .asof import pinned_names, resolve_as_of
 from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from .envfiles import ModelEnv, conda_pip_section, read_model_env
 from .errors import EnvreproError
@@ -34,6 +35,7 @@ class Report:
     # Conda packages of conda.yaml as uv/virtualenv see them (see envrepro.conda_to_pip).
     translated_from_conda: dict[str, str] = field(default_factory=dict)  # requirement -> conda spec
     untranslatable_conda: dict[str, str] = field(default_factory=dict)   # conda spec -> why
+    resolve_as_of: dict[str, Any] = field(default_factory=dict)  # envrepro.asof.ResolveAsOf.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,14 +92,13 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
         env_files={k: str(v.relative_to(model.path)) for k, v in env.sources.items()},
         problems=problems, why=_why(model, env) if why else None,
         translated_from_conda=env.translated, untranslatable_conda=env.untranslatable,
+        resolve_as_of=resolve_as_of(model.mlmodel.utc_time_created).to_dict(),
     )
 
 
-def _why(model: ModelDir, env: ModelEnv) -> dict[str, list[str]] | None:
-    reasons = read_provenance(model.path)
-    if env.translated:
-        reasons = dict(reasons or {})
-        reasons.update({req: [f"translated from conda.yaml (`{spec}`)"] for req, spec in env.translated.items()})
+def _why(model: ModelDir, env: ModelEnv) -> dict[str, list[str]]:
+    reasons = dict(read_provenance(model.path) or {})
+    reasons.update({req: [f"translated from conda.yaml (`{spec}`)"] for req, spec in env.translated.items()})
     return reasons
 
 
@@ -108,15 +109,20 @@ def format_report(report: Report) -> str:
         f"flavors:      {', '.join(report.flavors)}",
         f"loader:       {report.loader_module}",
         f"python:       {report.python_version}",
+        f"resolve as of: {_as_of_text(report.resolve_as_of)}",
         f"channels:     {', '.join(report.channels) or '(none)'}",
         f"env files:    {', '.join(f'{k}={v}' for k, v in report.env_files.items())}",
         f"code paths:   {', '.join(report.code_paths) or '(none)'}",
         "requirements:",
     ]
+    cutoff = report.resolve_as_of.get("cutoff")
     for req in report.requirements:
         reasons = ""
         if report.why is not None:
-            reasons = "  <- " + "; ".join(report.why.get(req, ["no record (saved without envrepro provenance)"]))
+            why = report.why.get(req, ["no record (saved without envrepro provenance)"])
+            if cutoff and not pinned_names([req]):
+                why = [*why, f"not pinned: resolves as of {report.resolve_as_of['label']}"]
+            reasons = "  <- " + "; ".join(why)
         lines.append(f"  {req}{reasons}")
     if report.constraints:
         lines.append("constraints:")
@@ -124,6 +130,10 @@ def format_report(report: Report) -> str:
     lines.append("problems:" if report.problems else "problems:     none")
     lines.extend(f"  - {p}" for p in report.problems)
     return "\n".join(lines)
+
+
+def _as_of_text(as_of: dict[str, Any]) -> str:
+    return f"{as_of.get('label', 'today')} ({as_of.get('why', 'no cutoff')})"
 
 
 __all__ = ["EnvreproError", "Report", "format_report", "inspect_model"]
