@@ -19,6 +19,7 @@ from typing import Literal, Sequence
 
 from ..asof import pinned_lines, pinned_names, stamp
 from ..errors import EnvironmentBuildError
+from ..requirements import requirement_name
 from .progress import Progress
 
 Installer = Literal["auto", "uv", "pip"]
@@ -68,8 +69,10 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
         return
     progress = Progress(quiet=quiet)
     tool = choose_installer(installer)
-    if exclude_newer is not None and tool == "pip" and not _pip_has_cutoff(python_exe):
-        tool, exclude_newer = _without_pip_cutoff(python_exe, progress, exclude_newer)
+    if exclude_newer is not None and tool == "pip":
+        problem = _pip_cutoff_problem(python_exe)
+        if problem is not None:
+            tool, exclude_newer = _without_pip_cutoff(python_exe, progress, exclude_newer, problem)
     with tempfile.TemporaryDirectory(prefix="envrepro-pip-") as tmp:
         req_file = _write_lines(Path(tmp) / "requirements.txt", requirements)
         args = ["-r", str(req_file)]
@@ -83,11 +86,18 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
             pip = [os.fspath(python_exe), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
             cmds = [[*pip, *args]]
             if exclude_newer is not None:
-                cmds = [[*pip, *args, "--uploaded-prior-to", stamp(exclude_newer)]]
+                # Pinned versions are never moved: in place before the cutoff applies. A pin of pip itself goes
+                # in last, so the pip that knows --uploaded-prior-to runs the cutoff pass (and pip is exempt).
                 pins = pinned_lines(requirements)
-                if pins:  # pinned versions are never moved: in place before the cutoff applies
-                    pins_file = _write_lines(Path(tmp) / "pinned.txt", pins)
-                    cmds.insert(0, [*pip, "--no-deps", "-r", str(pins_file)])
+                own = [line for line in pins if requirement_name(line) == "pip"]
+                rest = [line for line in requirements if line not in own]
+                others = [line for line in pins if line not in own]
+                cutoff_args = ["-r", str(_write_lines(Path(tmp) / "cutoff.txt", rest)), *args[2:]]
+                cmds = [[*pip, *cutoff_args, "--uploaded-prior-to", stamp(exclude_newer)]] if rest else []
+                if others:
+                    cmds.insert(0, [*pip, "--no-deps", "-r", str(_write_lines(Path(tmp) / "pinned.txt", others))])
+                if own:
+                    cmds.append([*pip, "--no-deps", *own])
         when = f" (uploaded before {stamp(exclude_newer)})" if exclude_newer is not None else ""
         progress.step(f"installing {len(requirements)} {what} with {tool}{when}")
         hint = "check the pins (and constraints) can be satisfied from your package index"
@@ -117,23 +127,42 @@ def _write_lines(path: Path, lines: Sequence[str]) -> Path:
 _warned_no_cutoff: set[str] = set()
 
 
-def _pip_has_cutoff(python_exe: str | os.PathLike) -> bool:
-    """Whether the environment's pip knows ``--uploaded-prior-to`` (pip 26+; never for Python < 3.9)."""
-    proc = subprocess.run([os.fspath(python_exe), "-m", "pip", "install", "--help"], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
-    return proc.returncode == 0 and "--uploaded-prior-to" in proc.stdout
+_LOCATION_KEYS = ("index-url", "extra-index-url", "find-links")
 
 
-def _without_pip_cutoff(python_exe: str | os.PathLike, progress: Progress,
-                        exclude_newer: datetime) -> tuple[Literal["uv", "pip"], datetime | None]:
+def _pip_cutoff_problem(python_exe: str | os.PathLike) -> str | None:
+    """Why the environment's pip cannot apply a cutoff faithfully, or None when it can.
+
+    pip needs ``--uploaded-prior-to`` (pip 26+; never on Python < 3.9), and it keeps files whose upload time it
+    cannot know: those of local indexes and find-links directories (pip.conf, PIP_* variables). uv drops them.
+    """
+    python = os.fspath(python_exe)
+    helped = subprocess.run([python, "-m", "pip", "install", "--help"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)
+    if helped.returncode != 0 or "--uploaded-prior-to" not in helped.stdout:
+        return "the environment's pip has no --uploaded-prior-to (pip 26+)"
+    config = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL).stdout
+    local = []
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key.rsplit(".", 1)[-1] in _LOCATION_KEYS:
+            local += [v for v in value.strip("'\"").split() if not v.startswith(("http://", "https://"))]
+    if local:
+        return f"pip reads local package locations without upload times ({', '.join(dict.fromkeys(local))})"
+    return None
+
+
+def _without_pip_cutoff(python_exe: str | os.PathLike, progress: Progress, exclude_newer: datetime,
+                        problem: str) -> tuple[Literal["uv", "pip"], datetime | None]:
     if find_uv() is not None:
-        progress.step("the environment's pip cannot resolve as of a date: installing with uv instead")
+        progress.step(f"{problem}: resolving as of a date with uv instead")
         return "uv", exclude_newer
     if os.fspath(python_exe) not in _warned_no_cutoff:
         _warned_no_cutoff.add(os.fspath(python_exe))
         logging.getLogger(__name__).warning(
-            "resolving as of %s is not applied: the environment's pip has no --uploaded-prior-to (pip 26+) and "
-            "uv is not installed (pip install uv)", stamp(exclude_newer))
+            "resolving as of %s is not applied: %s and uv is not installed (pip install uv)", stamp(exclude_newer),
+            problem)
     return "pip", None
 
 

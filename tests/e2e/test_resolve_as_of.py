@@ -93,6 +93,25 @@ def test_unpinned_resolve_as_of_the_save_date_and_pins_are_kept(june_model, mana
     assert marker(today)["resolve_as_of"] == {"cutoff": None, "label": "today", "why": "--resolve-as-of now"}
 
 
+def test_a_pinned_pip_goes_in_after_the_cutoff_pass(tmp_path):
+    """MLflow 2.x pins pip in build_dependencies (pip==23.3.1, which has no --uploaded-prior-to): the pip that
+    knows the option runs the cutoff pass, then the pinned pip replaces it."""
+    model = write_model(tmp_path / "m", JUNE_2023, ["packaging"], build=("pip==23.3.1", "setuptools"))
+    prefix, err = create(model, "--env-manager", "virtualenv")
+    assert versions(prefix, "pip", "packaging", "setuptools") == {
+        "pip": "23.3.1", "packaging": "23.1", "setuptools": "67.8.0"}
+
+
+def test_pip_with_a_local_index_hands_the_cutoff_to_uv(june_model, tmp_path):
+    """pip keeps files whose upload time it cannot know (local indexes, find-links): the cutoff would leak."""
+    (tmp_path / "wheels").mkdir()
+    env = {**pip_from_pypi(), "PIP_FIND_LINKS": str(tmp_path / "wheels"), "ENVREPRO_HOME": str(tmp_path / "home")}
+    prefix, err = create(june_model, "--env-manager", "virtualenv", env=env)
+    assert (f"pip reads local package locations without upload times ({tmp_path / 'wheels'}): resolving as of a "
+            "date with uv instead") in err
+    assert versions(prefix, "packaging", "setuptools") == {"packaging": "23.1", "setuptools": "67.8.0"}
+
+
 def test_a_date_on_the_command_line(june_model):
     prefix, err = create(june_model, "--env-manager", "uv", "--resolve-as-of", "2023-11-01")
     assert "as of 2023-11-01 (--resolve-as-of)" in err
@@ -111,7 +130,8 @@ def test_virtualenv_whose_pip_has_no_cutoff(tmp_path, uv):
     prefix, err = create(model, "--env-manager", "virtualenv", env=env)
     got = versions(prefix, "packaging", "setuptools")
     if uv:
-        assert "the environment's pip cannot resolve as of a date: installing with uv instead" in err
+        assert ("the environment's pip has no --uploaded-prior-to (pip 26+): resolving as of a date with uv "
+                "instead") in err
         assert got == {"packaging": "23.1", "setuptools": "67.8.0"}
     else:
         warning = ("resolving as of 2023-06-01T10:11:12Z is not applied: the environment's pip has no "
