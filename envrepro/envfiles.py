@@ -92,10 +92,28 @@ def conda_pip_section(conda: dict[str, Any], *, path: Path | None = None) -> lis
     for dep in deps:
         if isinstance(dep, dict) and "pip" in dep:
             block = dep["pip"] or []
-            if not isinstance(block, list):
-                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list", path=path)
+            if not isinstance(block, list) or not all(isinstance(x, (str, int, float)) for x in block):
+                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=path,
+                                       hint="write it as `- pip:` followed by `- name==version` lines")
             lines.extend(str(x) for x in block)
     return lines
+
+
+# A Python version as models record it: 3, 3.11, 3.11.7, 3.11.*, 3.13.0rc1, 3.11.7+ -- and nothing after it.
+_PYTHON_VERSION = re.compile(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.\*|(?:a|b|rc)\d+)?\+?\s*$")
+
+
+def python_release(version: object) -> tuple[int, ...] | None:
+    """(3, 11, 7) for "3.11.7"; None unless the whole text is a Python version."""
+    match = _PYTHON_VERSION.match(str(version))
+    return tuple(int(g) for g in match.groups() if g is not None) if match else None
+
+
+def check_python_version(version: str, *, path: Path | None) -> str:
+    if python_release(version) is None:
+        raise ModelFormatError(f"malformed Python version {version!r}", path=path,
+                               hint="write a version such as 3.11.7 or 3.11")
+    return version.strip()
 
 
 def python_version_from_specs(specs: list[str]) -> str | None:
@@ -112,8 +130,9 @@ def conda_python_version(conda: dict[str, Any]) -> str | None:
     return python_version_from_specs([d for d in conda.get("dependencies") or [] if isinstance(d, str)])
 
 
-def read_conda_yaml(path: Path) -> dict[str, Any]:
-    conda = load_yaml_file(path, what="conda.yaml")
+def read_conda_yaml(path: Path, *, root: Path | None = None) -> dict[str, Any]:
+    """A conda.yaml (a model's when ``root`` is its directory, which the file must then be inside)."""
+    conda = load_yaml_file(path, what="conda.yaml", root=root)
     if "dependencies" in conda and not isinstance(conda["dependencies"], (list, type(None))):
         raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
     if "channels" in conda and not isinstance(conda["channels"], (list, type(None))):
@@ -122,7 +141,7 @@ def read_conda_yaml(path: Path) -> dict[str, Any]:
 
 
 def _split_pip_lines(lines: list[str], base: Path, source: Path) -> tuple[list[str], list[str]]:
-    expanded = expand_lines(lines, base, source=source)
+    expanded = expand_lines(lines, base, source=source, root=base)
     return expanded.requirements, expanded.constraints
 
 
@@ -133,7 +152,7 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     sources: dict[str, Path] = {}
     conda: dict[str, Any] = {}
     if conda_path is not None and conda_path.exists():
-        conda = read_conda_yaml(conda_path)
+        conda = read_conda_yaml(conda_path, root=model.path)
         sources["conda"] = conda_path
     elif conda_path is not None and "conda" in model.mlmodel.env_file_names():
         raise ModelFormatError("conda.yaml named in MLmodel is missing", path=conda_path,
@@ -145,9 +164,11 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     python_version: str | None = None
     build_dependencies: list[str] = []
     if venv_path is not None and venv_path.exists():
-        python_env = load_yaml_file(venv_path, what="python_env.yaml")
+        python_env = load_yaml_file(venv_path, what="python_env.yaml", root=model.path)
         sources["virtualenv"] = venv_path
         python_version = str(python_env.get("python") or "") or None
+        if python_version is not None:
+            python_version = check_python_version(python_version, path=venv_path)
         build = python_env.get("build_dependencies") or []
         deps = python_env.get("dependencies") or []
         if not isinstance(build, list) or not isinstance(deps, list):
@@ -158,7 +179,7 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     else:
         req_path = model.file(REQUIREMENTS_FILE)
         if req_path.exists():
-            parsed = read_requirements_file(req_path)
+            parsed = read_requirements_file(req_path, root=model.path)
             requirements, constraints = parsed.requirements, parsed.constraints
             sources["requirements"] = req_path
         elif conda:
@@ -171,8 +192,9 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     if (model.path / REQUIREMENTS_FILE).exists():
         sources.setdefault("requirements", model.path / REQUIREMENTS_FILE)
 
+    recorded = str((model.mlmodel.pyfunc_conf or {}).get("python_version") or "") or None
     python_version = (python_version or conda_python_version(conda)
-                      or str((model.mlmodel.pyfunc_conf or {}).get("python_version") or "") or None)
+                      or (check_python_version(recorded, path=model.path / "MLmodel") if recorded else None))
     if python_version is None:
         raise ModelFormatError("cannot tell which Python this model needs: no python_env.yaml, no python in "
                                "conda.yaml, no python_version in MLmodel", path=model.path)

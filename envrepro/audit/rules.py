@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from ..yamlio import node_graph_problem
 from .channels import classify_channel, classify_url, is_defaults, spec_channel
 from .findings import LOCK, Finding, ModelInfo
 
@@ -49,12 +50,16 @@ class Malformed(ValueError):
 def compose(text: str) -> yaml.Node | None:
     """Parse without constructing anything; YAML errors become :class:`Malformed` with the line."""
     try:
-        return yaml.compose(text, Loader=_Parser)
+        root = yaml.compose(text, Loader=_Parser)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise Malformed(f"malformed YAML{where}: {problem}") from None
+    problem = node_graph_problem(root)  # an alias bomb would blow up every walk over the nodes (and --fix)
+    if problem is not None:
+        raise Malformed(f"refused: {problem}")
+    return root
 
 
 def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:

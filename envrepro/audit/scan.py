@@ -14,6 +14,8 @@ from dataclasses import replace
 
 import yaml
 
+from ..errors import EnvreproError
+from ..fsutil import MAX_READ_BYTES, is_inside, open_regular
 from .findings import AuditReport, ModelInfo, Problem, Skipped
 from .rules import (
     Malformed,
@@ -206,6 +208,11 @@ class Scanner:
                 referenced = mlmodel_env_files(root)
         for ref in referenced:
             target = os.path.join(path, ref)
+            if not is_inside(path, ref):  # never audited, so never "fixed": it is not the model's to change
+                self._problem(mlmodel, f"names the conda env file {ref!r}, which is outside the model directory "
+                                       "(symlinks followed): not audited")
+                self._seen.add(os.path.normpath(target))
+                continue
             if not os.path.lexists(target):
                 self._problem(target, "the model's MLmodel names this conda env file, which does not exist")
                 self._seen.add(os.path.normpath(target))
@@ -249,15 +256,21 @@ class Scanner:
         With ``sniff``, files whose first 64 KiB lack that marker are skipped silently (``*.lock`` files
         of other tools).
         """
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(_SNIFF_BYTES) if sniff else fh.read()
+        try:  # regular files only (a FIFO would hang the scan, /dev/zero would fill memory), size-capped
+            with open_regular(path, what="") as fh:
+                data = fh.read(_SNIFF_BYTES) if sniff else fh.read(MAX_READ_BYTES + 1)
                 if sniff:
                     if sniff.encode() not in data:
                         return None
-                    data += fh.read()
+                    data += fh.read(MAX_READ_BYTES + 1 - len(data))
+        except EnvreproError as exc:
+            self._problem(path, exc.message)
+            return None
         except OSError as exc:
             self._problem(path, f"cannot read: {exc.strerror or exc}")
+            return None
+        if len(data) > MAX_READ_BYTES:
+            self._problem(path, f"cannot read: the file grew past {MAX_READ_BYTES // (1024 * 1024)} MiB")
             return None
         try:
             return data.decode("utf-8")

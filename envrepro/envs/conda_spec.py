@@ -98,17 +98,19 @@ class CondaEnvSpec:
 
 
 def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
-                    base_dir: str | os.PathLike | None = None) -> CondaEnvSpec:
+                    base_dir: str | os.PathLike | None = None,
+                    root: str | os.PathLike | None = None) -> CondaEnvSpec:
     """Parse a conda.yaml path (or its already-loaded mapping) into a :class:`CondaEnvSpec`.
 
-    ``-r``/``-c`` lines in pip blocks are read relative to the file (or ``base_dir`` for a mapping).
+    ``-r``/``-c`` lines in pip blocks are read relative to the file (or ``base_dir`` for a mapping). With
+    ``root`` (a model's directory) the file and what it includes must be inside it.
     """
     if isinstance(source, Mapping):
         data, path = dict(source), None
         where: Path | None = Path(base_dir) / "conda.yaml" if base_dir is not None else None
     else:
         path = Path(source)
-        data = load_yaml_file(path, what="conda.yaml")
+        data = load_yaml_file(path, what="conda.yaml", root=root)
         where = path
     base = Path(base_dir) if base_dir is not None else (path.parent if path is not None else Path.cwd())
 
@@ -157,7 +159,7 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
         warnings.warn(f"{where or 'conda.yaml'}: {pip_blocks} 'pip:' blocks; conda installs only one of them, "
                       "envrepro installs all of them", MultiplePipBlocksWarning, stacklevel=2)
 
-    requirements, constraints = _expand_pip_lines(pip_lines, base, where)
+    requirements, constraints = _expand_pip_lines(pip_lines, base, where, root)
     name = data.get("name")
     return CondaEnvSpec(
         name=str(name) if name is not None else None,
@@ -172,8 +174,9 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
     )
 
 
-def _expand_pip_lines(lines: list[str], base: Path, where: Path | None) -> tuple[list[str], list[str]]:
-    expanded = expand_lines(lines, base, source=where)
+def _expand_pip_lines(lines: list[str], base: Path, where: Path | None,
+                      root: str | os.PathLike | None) -> tuple[list[str], list[str]]:
+    expanded = expand_lines(lines, base, source=where, root=root)
     return expanded.requirements, expanded.constraints
 
 

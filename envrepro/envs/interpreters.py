@@ -192,7 +192,6 @@ def _probe(path: Path) -> tuple[str, str] | None:
 
 
 def _release(version: str) -> tuple[int, ...] | None:
-    match = re.match(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(version))
-    if not match:
-        return None
-    return tuple(int(g) for g in match.groups() if g is not None)
+    from ..envfiles import python_release  # the one pattern: the whole text must be a version
+
+    return python_release(version)
