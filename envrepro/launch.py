@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EnvreproError, ModelFormatError
-from .fsutil import staging_dir
+from .fsutil import check_file, staging_dir
 from .home import envrepro_home
-from .model import ModelDir
+from .model import INPUT_EXAMPLE_FILE, ModelDir
 
 RUNTIME_PACKAGE = "envrepro_runtime"
 _STUB_INIT = '''"""A stub of envrepro inside a model's environment: only what a pickled model may refer to by name."""
@@ -106,6 +106,12 @@ def load_spec(model: ModelDir, *, name: str | None = None) -> dict[str, Any]:
 
     choice = choose_loader(model)
     code = model.code_dir
+    model.artifact_paths()  # every file MLmodel names is inside the model: the worker reads them as named
+    example = model.mlmodel.saved_input_example_info
+    if isinstance(example, dict):
+        check_file(model.inside(example.get("artifact_path", INPUT_EXAMPLE_FILE),
+                                 "saved_input_example_info.artifact_path"),
+                   what="input example", root=model.path)
     return {
         "protocol": PROTOCOL,
         "name": name or str(model.path),

@@ -203,3 +203,37 @@ def test_inspect_finds_what_predict_would_hit(tmp_path):
     report = json.loads(run_cli("inspect", "-m", str(typo), "--json", check=True).stdout)
     assert any("no registered flavor loads 'mlflow.sklearn' (flavors: python_function, sklern)" in p
                for p in report["problems"]), report["problems"]
+
+
+def test_terminal_escape_sequences_from_mlmodel_are_shown_escaped(tmp_path):
+    path = _mlflow2_model(tmp_path)
+    text = (path / "MLmodel").read_text().replace("loader_module: mlflow.sklearn",
+                                                  'loader_module: "mlflow.sklearn\\e]0;owned\\a\\e[2J\\nfake: line"')
+    (path / "MLmodel").write_text(text)
+    out = run_cli("inspect", "-m", str(path), check=True).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "loader:       mlflow.sklearn\\x1b]0;owned\\x07\\x1b[2J\\nfake: line" in out.splitlines()
+
+
+def test_pip_given_as_a_string_names_the_file(tmp_path):
+    path = _mlflow2_model(tmp_path)
+    (path / "conda.yaml").write_text("channels: [conda-forge]\ndependencies:\n- python=3.10.13\n- pip\n"
+                                     "- pip: scikit-learn==1.3.2\n")
+    proc = run_cli("inspect", "-m", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path / 'conda.yaml'}: malformed conda.yaml: 'pip' must be a list" in proc.stderr
+
+
+@pytest.mark.parametrize("file, old, new", [
+    ("python_env.yaml", "python: 3.10.13", 'python: "3.11; rm -rf /"'),
+    ("MLmodel", "python_version: 3.10.13", 'python_version: "3.11; rm -rf /"'),
+])
+def test_python_version_with_anything_after_it_is_refused(tmp_path, file, old, new):
+    path = _mlflow2_model(tmp_path)
+    if file == "MLmodel":  # the version MLmodel records is read when no env file gives one
+        (path / "python_env.yaml").unlink()
+        (path / "conda.yaml").write_text("channels: [conda-forge]\ndependencies: [pip]\n")
+    (path / file).write_text((path / file).read_text().replace(old, new))
+    proc = run_cli("inspect", "-m", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout
+    assert f"{path / file}: malformed Python version '3.11; rm -rf /'" in proc.stderr

@@ -86,8 +86,9 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
         platforms=platforms, sources=[_relative(spec.source, out.parent)], created_at=now_utc(), custom=custom)
     started = time.perf_counter()
     write_lockfile(Lockfile(metadata=metadata, packages=packages), out)
-    if record:
-        record_lock(model.path, out)
+    if record and not record_lock(model.path, out):
+        logging.getLogger(__name__).warning("%s is outside the model directory: not recorded in MLmodel (use it "
+                                            "with --lockfile)", out)
     LAST_TIMINGS["write"] = time.perf_counter() - started
     progress.step(f"wrote {out} ({len(packages)} packages for {', '.join(platforms)})")
     return out

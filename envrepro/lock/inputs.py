@@ -70,7 +70,8 @@ def read_lock_input(model: ModelDir, kind: Kind = "conda") -> LockInput:
                          pip_requirements=tuple(installable(env.requirements)), pip_constraints=tuple(env.constraints),
                          build_dependencies=tuple(env.build_dependencies))
     conda_path = env.sources.get("conda")
-    spec = parse_conda_env(conda_path) if conda_path is not None else parse_conda_env(env.conda, base_dir=model.path)
+    spec = (parse_conda_env(conda_path, root=model.path) if conda_path is not None
+            else parse_conda_env(env.conda, base_dir=model.path, root=model.path))
     return LockInput(kind="conda", model_dir=model.path, source=conda_path or model.path / "MLmodel",
                      python_version=spec.python_version or env.python_version,
                      pip_requirements=tuple(installable(spec.pip_requirements)),
