@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -227,11 +228,13 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
     input_name = "stdin" if input_path == "-" else input_path
     check_input(body, content_type, input_name)  # a bad input or output path fails before the env is built
     check_output(output_path)
-    env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases, resolve_as_of))
     verbose = ctx.find_root().params.get("verbose", False)
-    out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
-                             input_name=input_name)
+    with contextlib.ExitStack() as in_use:  # the env is found in use: `env rm` cannot remove it before it runs
+        env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides),
+                         quiet=quiet, env_prefix=env_prefix, in_use=in_use,
+                         **_engine_options(conda_exe, channel_aliases, resolve_as_of))
+        out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
+                                 input_name=input_name)
     if not output_path:
         sys.stdout.buffer.write(out)
 

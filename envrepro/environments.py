@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ def existing_env(prefix: str | Path) -> Environment:
 
 def create_env(model_uri: str | Path, *, env_manager: str | None = None,
                pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
-               env_prefix: str | Path | None = None, **engine_options: object) -> Environment:
+               env_prefix: str | Path | None = None, in_use: contextlib.ExitStack | None = None,
+               **engine_options: object) -> Environment:
     """Build (or reuse from the cache) the environment a model recorded, and return it.
 
     ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv.
@@ -50,6 +52,9 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
     environment built there earlier and builds nothing. ``resolve_as_of=DATE|"now"`` (an engine option)
     overrides the date what the model leaves unpinned resolves as of (default: its save time, for models
     older than a week; see :mod:`envrepro.asof`).
+
+    ``in_use``: a cached environment is found with its in-use lock held, until this stack closes, so
+    `env rm`/`env prune` cannot remove it before the caller has run in it.
     """
     if env_prefix is not None:
         ModelDir.open(model_uri)  # still fail clearly on a bad model path
@@ -74,6 +79,7 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
         return Environment(Path(sys.prefix), Path(sys.executable), "local", mismatches)
     from .envs.build import build_model_env
 
-    built = build_model_env(model, env, env_manager, override, quiet=quiet, **engine_options)  # type: ignore[arg-type]
+    built = build_model_env(model, env, env_manager, override, quiet=quiet, in_use=in_use,
+                            **engine_options)  # type: ignore[arg-type]
     in_cache = engine_options.get("prefix") is None  # --prefix builds live outside the cache
     return Environment(built.prefix, built.python, env_manager, cache_key=built.key if in_cache else None)

@@ -124,10 +124,11 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
     input_name = str(input_path) if input_path is not None else "input_data"
     check_input(body, content_type, input_name)
     check_output(output_path)
-    env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
-                     quiet=quiet, **engine_options)
-    out = run_worker_predict(env, model_uri, body, content_type, str(output_path) if output_path else None,
-                             input_name=input_name)
+    with contextlib.ExitStack() as in_use:  # found in use: `env rm` cannot take it away before the worker runs
+        env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
+                         quiet=quiet, in_use=in_use, **engine_options)
+        out = run_worker_predict(env, model_uri, body, content_type, str(output_path) if output_path else None,
+                                 input_name=input_name)
     if output_path:
         return json.loads(Path(output_path).read_text())["predictions"]
     return json.loads(out)["predictions"]
@@ -149,12 +150,13 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
     check_listen(host, port)
     model = ModelDir.open(model_uri)
     spec = load_spec(model, name=str(model_uri))  # an unloadable model fails now, not after the build
-    env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
-                     quiet=quiet, **engine_options)
-    if env.cache_key is not None and os.name == "posix":
-        from .envs.cache import EnvCache
+    with contextlib.ExitStack() as in_use:  # held from the lookup until the inherited lock below is taken
+        env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
+                         quiet=quiet, in_use=in_use, **engine_options)
+        if env.cache_key is not None and os.name == "posix":
+            from .envs.cache import EnvCache
 
-        EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
+            EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
     args = ["--host", host, "--port", str(port), "--workers", str(workers), "--version", __version__]
     if max_request_bytes is not None:
         args += ["--max-request-bytes", str(max_request_bytes)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -39,7 +40,7 @@ class _FixedPrefix:
     def key_for(fields: Mapping[str, Any]) -> str:
         return EnvCache.key_for(fields)
 
-    def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any]) -> Path:
+    def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any], *, in_use: Any = None) -> Path:
         import shutil
 
         from ..errors import EnvironmentBuildError
@@ -62,12 +63,14 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     conda_exe: str | os.PathLike | None = None, channel_alias: Mapping[str, str] | None = None,
                     from_lock: bool | None = None, cache: EnvCache | None = None,
                     prefix: str | os.PathLike | None = None,
-                    resolve_as_of: str | date | datetime | None = None) -> BuiltEnv:
+                    resolve_as_of: str | date | datetime | None = None,
+                    in_use: contextlib.ExitStack | None = None) -> BuiltEnv:
     """Build (or find in the cache) the environment ``env`` of ``model`` with ``manager``.
 
     With ``prefix`` the environment is built at that path instead of the cache (e.g. in a Dockerfile).
     What the model leaves unpinned resolves as of its save time (``resolve_as_of``: a date, or "now" for
-    today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff.
+    today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff. With ``in_use``, a cached
+    environment is held in use until that stack closes (see :meth:`EnvCache.get_or_build`).
     """
     cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
@@ -77,7 +80,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         _warn_untranslatable(model, env, manager)
     lock = _lock_to_use(model, manager, from_lock)
     if lock is not None:
-        return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
+        return _build_from_lock(model, lock, override, cache, meta, quiet=quiet, in_use=in_use)
     meta["resolve_as_of"] = as_of.to_dict()
     cutoff = as_of.cutoff
     if manager == "conda":
@@ -86,7 +89,8 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         from .rattler_engine import prefix_python
 
         conda_path = env.sources.get("conda")
-        spec = parse_conda_env(conda_path) if conda_path else parse_conda_env(env.conda, base_dir=model.path)
+        spec = (parse_conda_env(conda_path, root=model.path) if conda_path
+                else parse_conda_env(env.conda, base_dir=model.path, root=model.path))
         spec = replace(spec, pip_requirements=tuple(installable(spec.pip_requirements)))
         exe = resolve_conda_exe(conda_exe)
         fields = spec.cache_fields(channel_alias)
@@ -103,7 +107,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
             create_conda_env(spec, prefix, channel_alias=channel_alias, conda_exe=exe, pip_override=override,
                              quiet=quiet, exclude_newer=cutoff)
 
-        prefix = cache.get_or_build(key, build, meta)
+        prefix = cache.get_or_build(key, build, meta, in_use=in_use)
         return BuiltEnv(prefix, prefix_python(prefix), key)
 
     requirements = installable(env.requirements)
@@ -120,7 +124,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     requirements=requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
                     quiet=quiet, pip_override=override, cwd=model.path, exclude_newer=cutoff)
 
-    prefix = cache.get_or_build(key, build_venv, meta)
+    prefix = cache.get_or_build(key, build_venv, meta, in_use=in_use)
     return BuiltEnv(prefix, venv_python(prefix), key)
 
 
@@ -196,7 +200,7 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
 
 
 def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache: EnvCache | _FixedPrefix,
-                     meta: dict[str, Any], *, quiet: bool) -> BuiltEnv:
+                     meta: dict[str, Any], *, quiet: bool, in_use: contextlib.ExitStack | None) -> BuiltEnv:
     import hashlib
 
     from ..lock.install import install_from_lock
@@ -216,5 +220,5 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
         if override:
             install_requirements(prefix_python(prefix), list(override), quiet=quiet)
 
-    prefix = cache.get_or_build(key, build, meta)
+    prefix = cache.get_or_build(key, build, meta, in_use=in_use)
     return BuiltEnv(prefix, prefix_python(prefix), key)
