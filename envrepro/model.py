@@ -126,6 +126,8 @@ class ModelDir:
         if not mlmodel_path.exists():
             raise ModelFormatError("no MLmodel file in this directory", path=path,
                                    hint="is this a model directory? MLflow runs keep models under artifacts/<name>/")
+        if not is_inside(path, MLMODEL):
+            raise ModelFormatError("MLmodel is a symlink out of the model directory", path=mlmodel_path)
         return cls(path=path, mlmodel=MLmodel.load(mlmodel_path))
 
     def inside(self, value: Any, key: str) -> Path:

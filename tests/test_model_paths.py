@@ -100,3 +100,11 @@ def test_recorded_lock_outside_is_refused(model):
     proc = run_cli("lock", "-m", str(model), "--check")
     assert_one_line_naming(proc, model, "/etc/passwd")
     assert "root:" not in proc.stderr
+
+
+def test_mlmodel_itself_symlinked_out_of_the_model_is_refused(model, tmp_path):
+    (tmp_path / "elsewhere.yaml").write_text((model / "MLmodel").read_text())
+    (model / "MLmodel").unlink()
+    os.symlink(tmp_path / "elsewhere.yaml", model / "MLmodel")
+    proc = run_cli("inspect", "-m", str(model))
+    assert proc.returncode == 2 and "MLmodel is a symlink out of the model directory" in proc.stderr
