@@ -4,7 +4,6 @@ the input example, the recorded lock. Otherwise one line naming MLmodel and the 
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,12 @@ from envrepro.errors import ModelFormatError
 from envrepro.launch import load_spec
 from envrepro.model import ModelDir
 from tests.conftest import run_cli
-from tests.mlflow_format import write_mlflow_sklearn_model
+from tests.mlflow_format import write_placeholder_model
 
 
 @pytest.fixture
 def model(tmp_path) -> Path:
-    return write_mlflow_sklearn_model(tmp_path / "model", python="3.11.7", sklearn="1.3.2", mlflow="2.9.2",
-                                      requirements=["mlflow==2.9.2", "scikit-learn==1.3.2"],
-                                      pickled=pickle.dumps({"placeholder": True}))
+    return write_placeholder_model(tmp_path / "model", ["mlflow==2.9.2", "scikit-learn==1.3.2"])
 
 
 def edit_mlmodel(model: Path, edit) -> None:

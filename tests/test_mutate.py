@@ -137,12 +137,9 @@ def test_nothing_to_do_and_bad_operation(model):
 
 @pytest.fixture
 def mlflow_model(tmp_path):
-    import pickle
+    from tests.mlflow_format import write_placeholder_model
 
-    from tests.mlflow_format import write_mlflow_sklearn_model
-
-    return write_mlflow_sklearn_model(tmp_path / "mlflow-model", python="3.11.7", sklearn="1.3.2", mlflow="2.9.2",
-                                      requirements=["scikit-learn==1.3.2"], pickled=pickle.dumps({}))
+    return write_placeholder_model(tmp_path / "mlflow-model")
 
 
 def _pip_lists(model):

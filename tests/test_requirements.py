@@ -75,12 +75,9 @@ MEMORY = 2 * 1024**3  # the CLI gets this much address space: a blow-up fails, i
 
 @pytest.fixture
 def model(tmp_path):
-    import pickle
+    from tests.mlflow_format import write_placeholder_model
 
-    from tests.mlflow_format import write_mlflow_sklearn_model
-
-    return write_mlflow_sklearn_model(tmp_path / "model", python="3.11.7", sklearn="1.3.2", mlflow="2.9.2",
-                                      requirements=["scikit-learn==1.3.2"], pickled=pickle.dumps({}))
+    return write_placeholder_model(tmp_path / "model")
 
 
 def _one_line(proc) -> str:

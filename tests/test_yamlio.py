@@ -3,14 +3,13 @@ line, by every reader of a model's YAML, before anything walks the data."""
 
 from __future__ import annotations
 
-import pickle
 import time
 from pathlib import Path
 
 import pytest
 from envrepro.errors import ModelFormatError
 from tests.conftest import run_cli
-from tests.mlflow_format import write_mlflow_sklearn_model
+from tests.mlflow_format import write_placeholder_model
 
 MEMORY = 2 * 1024**3  # the CLI's address-space limit: a blow-up fails the test instead of filling the machine
 LAUGHS = "".join(f"  {name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
@@ -19,8 +18,7 @@ LAUGHS = "".join(f"  {name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else 
 
 @pytest.fixture
 def model(tmp_path) -> Path:
-    return write_mlflow_sklearn_model(tmp_path / "model", python="3.11.7", sklearn="1.3.2", mlflow="2.9.2",
-                                      requirements=["scikit-learn==1.3.2"], pickled=pickle.dumps({}))
+    return write_placeholder_model(tmp_path / "model")
 
 
 @pytest.mark.parametrize("file, line, bombed", [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.audit_helpers import model_dir, run_audit, run_json, write
+from tests.audit.audit_helpers import model_dir, run_json, write
 
 BAD = "channels: [defaults]\ndependencies: [numpy]\n"
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, and write bits that root ignores)")
