@@ -152,8 +152,8 @@ def atomic_write_files(files: dict[str | os.PathLike, str], *, journal: str | os
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
                 fh.flush()
-                _keep_attributes(fh.fileno(), Path((like or {}).get(target_key, target)))
                 os.fsync(fh.fileno())
+            _keep_attributes(Path(tmp), Path((like or {}).get(target_key, target)))
         if journal is not None and len(staged) > 1:
             _write_journal(Path(journal), staged)
     except BaseException:
@@ -168,18 +168,18 @@ def atomic_write_files(files: dict[str | os.PathLike, str], *, journal: str | os
         _fsync_dir(Path(journal))
 
 
-def _keep_attributes(fd: int, target: Path) -> None:
+def _keep_attributes(tmp: Path, target: Path) -> None:
     """The replacement keeps the owner, group and mode of ``target``: a rewrite by root must not take a file
     away from its owner. PermissionError when they cannot be kept (another user's file, not root)."""
     try:
         st = os.stat(target)
     except FileNotFoundError:
-        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes 0600)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes 0600)
         return
-    own = os.fstat(fd)
-    if hasattr(os, "fchown") and (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid):
-        os.fchown(fd, st.st_uid, st.st_gid)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
+    own = os.stat(tmp)
+    if hasattr(os, "chown") and (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid):
+        os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
 
 
 def _umask() -> int:
@@ -216,10 +216,13 @@ def locked_dir(directory: str | os.PathLike) -> Iterator[Path]:
     Windows has no directory locks: there, concurrent updates are not serialized.
     """
     directory = Path(directory)
+    if fcntl is None:  # pragma: no cover - Windows cannot open a directory to lock it
+        replay_journal(directory)
+        yield directory
+        return
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         replay_journal(directory)
         yield directory
     finally:
