@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from envrepro.docker.dockerfile import ENV_PREFIX, ENVREPRO_HOME, MODEL_DIR, TOOLING_DIR, UID
+from tests.conftest import SKLEARN_COLUMNS
 from tests.docker.dockerparse import copy_args, env_vars, stages
 
 pytestmark = [
@@ -95,7 +96,7 @@ def test_the_server_user_reads_the_runtime_and_predicts(context, image_root, skl
 
     X, _ = iris_like
     request = image_root / "in.json"
-    request.write_text(json.dumps({"inputs": X[:3].tolist()}))
+    request.write_text(json.dumps({"dataframe_split": {"columns": SKLEARN_COLUMNS, "data": X[:3].tolist()}}))
     request.chmod(0o644)
     model, prefix = image_root / MODEL_DIR.strip("/"), image_root / ENV_PREFIX.strip("/")
     predicted = _as_server_user([str(bin_dir / "envrepro"), "predict", "-m", str(model), "--env-prefix", str(prefix),
