@@ -173,7 +173,8 @@ class ModelDir:
                     found.append((name, f"artifact {artifact!r}",
                                   self.inside(value, f"flavors.{name}.artifacts.{artifact}.path")))
             elif artifacts is not None:
-                raise ModelFormatError(f"malformed MLmodel: flavors.{name}.artifacts must be a map", path=self.path / MLMODEL)
+                raise ModelFormatError(f"malformed MLmodel: flavors.{name}.artifacts must be a map",
+                                       path=self.path / MLMODEL)
         return found
 
     def file(self, name: str) -> Path:

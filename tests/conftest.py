@@ -14,7 +14,8 @@ pytest_plugins = ["tests.fixtures_channel", "tests.old_mlflow", "tests.real_mlfl
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python: str = sys.executable,
-            check: bool | None = None, timeout: float = 300, max_memory: int | None = None) -> subprocess.CompletedProcess:
+            check: bool | None = None, timeout: float = 300,
+            max_memory: int | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would (``max_memory``: its address-space limit in bytes,
     so a test of a memory blow-up fails instead of taking the machine's memory)."""
     def limit() -> None:
