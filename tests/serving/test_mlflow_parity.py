@@ -22,7 +22,6 @@ import json
 import os
 import socket
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
@@ -37,6 +36,18 @@ JSON = "application/json"
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 
+# One model class, subclassing MLflow's PythonModel in one save and envrepro's in the other.
+SCALER = """
+class Scaler({base}):
+    def predict(self, context, model_input, params=None):
+        if float(model_input["a"].iloc[0]) == 666:
+            raise ValueError("the number of the beast")
+        rows = list(model_input.itertuples())
+        if params["mode"] == "sum":
+            return [params["factor"] * (r.a + r.b) for r in rows]
+        return [params["factor"] * r.a for r in rows]
+"""
+
 SAVE_MLFLOW_MODELS = """
 import sys
 import numpy as np, pandas as pd
@@ -49,37 +60,14 @@ X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
 X["n"] = rng.integers(0, 5, size=40)
 model = LogisticRegression().fit(X, (X.a > 0).astype(int))
 mlflow.sklearn.save_model(model, root + "/mlflow-sklearn", input_example=X.head(2), serialization_format="cloudpickle")
-
-
-class Scaler(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
-        if float(model_input["a"].iloc[0]) == 666:
-            raise ValueError("the number of the beast")
-        rows = list(model_input.itertuples())
-        if params["mode"] == "sum":
-            return [params["factor"] * (r.a + r.b) for r in rows]
-        return [params["factor"] * r.a for r in rows]
-
-
+""" + SCALER.format(base="mlflow.pyfunc.PythonModel") + """
 example = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
 mlflow.pyfunc.save_model(root + "/mlflow-pyfunc", python_model=Scaler(),
                          input_example=(example, {"factor": 2.0, "mode": "sum", "k": 3}))
 """
 
-# The same model as MLflow's Scaler, saved by envrepro with a signature given in MLflow's dict form.
-ENVREPRO_SCALER = '''
-import envrepro
-
-
-class Scaler(envrepro.PythonModel):
-    def predict(self, context, model_input, params=None):
-        if float(model_input["a"].iloc[0]) == 666:
-            raise ValueError("the number of the beast")
-        rows = list(model_input.itertuples())
-        if params["mode"] == "sum":
-            return [params["factor"] * (r.a + r.b) for r in rows]
-        return [params["factor"] * r.a for r in rows]
-'''
+# The same model saved by envrepro, with the signature MLflow infers for it given in MLflow's dict form.
+ENVREPRO_SCALER = "import envrepro\n" + SCALER.format(base="envrepro.PythonModel")
 SCALER_SIGNATURE = {
     "inputs": json.dumps([{"type": "double", "name": "a", "required": True},
                           {"type": "double", "name": "b", "required": True}]),
@@ -265,7 +253,7 @@ def models(real_mlflow, tmp_path_factory) -> dict[str, Path]:
     assert saved.returncode == 0, saved.stderr[-3000:]
     source = root / "src"
     source.mkdir()
-    (source / "parity_scaler.py").write_text(textwrap.dedent(ENVREPRO_SCALER))
+    (source / "parity_scaler.py").write_text(ENVREPRO_SCALER)
     sys.path.insert(0, str(source))
     try:
         import pandas as pd
