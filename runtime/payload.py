@@ -47,7 +47,7 @@ def split_json(payload):
         raise PayloadError("the JSON body must have exactly one of {}; {}".format(list(JSON_KEYS), found))
     unknown = sorted(set(payload) - set(JSON_KEYS) - {"params"})
     if unknown:
-        log.warning("ignoring unknown keys %s in the JSON body", unknown)
+        log.debug("ignoring unknown keys %s in the JSON body", unknown)
     key = keys[0]
     value = payload[key]
     if key == "dataframe_split":

@@ -311,8 +311,9 @@ class Signature(object):
             return data
         try:
             return _enforce_schema(data, self.inputs)
-        except SchemaViolation as exc:
-            raise _invalid("Failed to enforce schema of data with schema '{}'. Error: {}".format(self.inputs, exc))
+        except Exception as exc:  # as MLflow: whatever fails here is the input's mismatch with the schema
+            reason = str(exc) if isinstance(exc, SchemaViolation) else "{}: {}".format(type(exc).__name__, exc)
+            raise _invalid("Failed to enforce schema of data with schema '{}'. Error: {}".format(self.inputs, reason))
 
     # -- 3. params -------------------------------------------------------------------------------------------
 
@@ -339,10 +340,10 @@ class Signature(object):
                 continue
             try:
                 result[spec.name] = _validate_param(params[spec.name], spec)
-            except ValueError as exc:
+            except Exception as exc:  # MLflow collects every failure of a param's validation
                 problems.append((spec.name, "Failed to validate type and shape for {}, error: {}".format(spec, exc)))
         if problems:
-            raise _invalid("Invalid parameters found: {!r}".format(set(problems)))
+            raise _invalid("Invalid parameters found: {!r}".format(sorted(problems)))
         return result
 
 
@@ -352,8 +353,8 @@ def _param_spec(entry):
     if spec.default is not None:
         try:  # MLflow converts defaults as it converts values: 2 for a double is 2.0, a datetime is parsed
             spec.default = _validate_param(spec.default, spec)
-        except (ValueError, ImportError):
-            pass
+        except Exception:
+            pass  # MLflow would not have saved it; the raw default is what the model gets
     return spec
 
 
