@@ -114,6 +114,8 @@ def load_spec(model: ModelDir, *, name: str | None = None) -> dict[str, Any]:
         "loader": choice.spec(),
         "flavors": list(model.mlmodel.flavors),
         "input_example": model.mlmodel.saved_input_example_info,
+        # As MLflow wrote it (JSON strings): the runtime parses and enforces it (envrepro_runtime.signature).
+        "signature": model.mlmodel.extra.get("signature"),
     }
 
 

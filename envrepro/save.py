@@ -18,6 +18,7 @@ from .model import CODE_DIR, CONDA_FILE, MLMODEL, PROVENANCE_FILE, PYFUNC, PYTHO
 from .plugins import flavor_for_object, get_flavor
 from .provenance import render_provenance
 from .requirements import RequirementSet, coerce_requirements, merge_requirements, requirement_name
+from .signature import resolve_signature
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def save_model(
     *,
     flavor: str | None = None,
     input_example: Any = None,
+    signature: Any = None,
     pip_requirements: Requirements = None,
     extra_pip_requirements: Requirements = None,
     conda_env: str | os.PathLike | Mapping[str, Any] | None = None,
@@ -85,6 +87,10 @@ def save_model(
     (replace), ``extra_pip_requirements`` (add; same name replaces the inferred pin) or ``conda_env``
     (verbatim conda.yaml) say otherwise. Flavor-specific options (``serialization_format``,
     ``artifacts``...) are passed through to the flavor.
+
+    ``signature`` (MLflow's dict form or an ``mlflow.models.ModelSignature``) is written to MLmodel; without
+    one it is inferred from a DataFrame or numpy ``input_example`` (``signature=False``: none). Serving
+    enforces it as MLflow does.
     """
     _check_exclusive(pip_requirements, extra_pip_requirements, conda_env)
     path = Path(path)
@@ -94,6 +100,7 @@ def save_model(
     user_pip = coerce_requirements(pip_requirements, argument="pip_requirements")
     user_extra = coerce_requirements(extra_pip_requirements, argument="extra_pip_requirements")
     conda_dict = _conda_env_dict(conda_env) if conda_env is not None else None
+    signature_dict = resolve_signature(signature, input_example)
     _prepare_target(path)
 
     with staging_dir(path) as tmp:
@@ -120,6 +127,8 @@ def save_model(
             mlmodel.metadata = dict(metadata)
         if input_example is not None:
             mlmodel.saved_input_example_info = save_input_example(input_example, tmp)
+        if signature_dict is not None:
+            mlmodel.extra["signature"] = signature_dict
         # MLmodel goes down before inference: the inference subprocess loads the staged model.
         (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
 
