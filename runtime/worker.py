@@ -66,6 +66,14 @@ def _serve(args, spec):
     return 0
 
 
+def read_spec(value):
+    """``--spec``: the JSON itself, or ``@path`` of a file holding it (a signature can outgrow one argument)."""
+    if value.startswith("@"):
+        with open(value[1:], "rb") as fh:
+            return json.loads(fh.read().decode("utf-8"))
+    return json.loads(value)
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="envrepro-worker")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -73,7 +81,7 @@ def _parser():
                         help="How to report a failure: a JSON line for the host, or one line for a person.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("predict")
-    p.add_argument("--spec", required=True, help="The load spec (JSON).")
+    p.add_argument("--spec", required=True, help="The load spec: JSON, or @FILE holding it.")
     p.add_argument("--content-type", default="application/json")
     p.add_argument("--output")
     p.add_argument("--input-name", default="input", help="How to name the input in error messages.")
@@ -120,7 +128,7 @@ def main(argv=None):
         _parser().error("a command is required: predict or serve")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="envrepro: %(levelname)s: %(message)s")
-    spec = json.loads(args.spec)
+    spec = read_spec(args.spec)
     stage = "load" if args.command == "predict" else "serve"
     try:
         if args.command == "predict":
