@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 
+from .bytecode import compile_imported_later
 from .errors import ModelLoadError, PayloadError, describe, python_version, report_line
 from .loading import load
 from .scoring import ModelPredictError, score
@@ -47,6 +48,7 @@ def _predict(args, spec):
     body = getattr(sys.stdin, "buffer", sys.stdin).read()
     model = load(spec)
     _write_output(args.output, score(model, body, args.content_type))
+    compile_imported_later()  # the next predict starts from bytecode
     return 0
 
 
@@ -62,7 +64,12 @@ def _serve(args, spec):
             spec.get("name") or spec["model_dir"], host, port, args.workers))
         sys.stderr.flush()
 
-    serve(lambda: load(spec), config, on_ready=ready)
+    def load_and_compile():
+        model = load(spec)
+        compile_imported_later()
+        return model
+
+    serve(load_and_compile, config, on_ready=ready)
     return 0
 
 
