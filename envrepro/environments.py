@@ -52,6 +52,10 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
     if env_prefix is not None:
         ModelDir.open(model_uri)  # still fail clearly on a bad model path
         return existing_env(env_prefix)
+    # A model unpacked from a bundle (`-m bundle.tar`) builds with the bundle's manager, from its packages.
+    from .bundle.origin import bundled_env_manager
+
+    env_manager = bundled_env_manager(model_uri, env_manager)
     if env_manager is None:  # uv when it is installed, virtualenv (or venv) otherwise
         from .envs.venv_engine import default_venv_tool
 
