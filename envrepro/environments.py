@@ -44,7 +44,8 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
                env_prefix: str | Path | None = None, **engine_options: object) -> Environment:
     """Build (or reuse from the cache) the environment a model recorded, and return it.
 
-    ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv.
+    ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv (for a
+    model unpacked from a bundle, the bundle's manager: see envrepro.bundle.origin).
 
     ``prefix=PATH`` (an engine option) builds at PATH instead of the cache; ``env_prefix=PATH`` uses an
     environment built there earlier and builds nothing.
