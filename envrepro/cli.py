@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .cli_bundle import MODEL, MODEL_HELP
+from .cli_options import RESOLVE_AS_OF
 from .errors import EnvreproError
 
 
@@ -106,6 +107,7 @@ def _env_options(func):
                      help="Use this conda/mamba/micromamba instead of the embedded engine (also ENVREPRO_CONDA_EXE)."),
         click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
                      help="Map a channel to a mirror URL or local path, e.g. conda-forge=file:///mirror (repeatable)."),
+        RESOLVE_AS_OF,
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
     if func.__name__ in ("predict_cmd", "serve_cmd"):
@@ -116,7 +118,7 @@ def _env_options(func):
     return func
 
 
-def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> dict:
+def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...], resolve_as_of: str | None) -> dict:
     from .envs.conda_spec import parse_channel_alias
 
     options: dict = {}
@@ -124,6 +126,8 @@ def _engine_options(conda_exe: str | None, channel_aliases: tuple[str, ...]) -> 
         options["conda_exe"] = conda_exe
     if channel_aliases:
         options["channel_alias"] = parse_channel_alias(channel_aliases)
+    if resolve_as_of is not None:
+        options["resolve_as_of"] = resolve_as_of
     return options
 
 
@@ -143,7 +147,7 @@ def env_group() -> None:
 @_env_options
 def env_create_cmd(model_path: str | None, from_bundle: str | None, from_lock: bool | None, prefix: str | None,
                    env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
-                   channel_aliases: tuple[str, ...], quiet: bool) -> None:
+                   channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool) -> None:
     """Build (or reuse) the model's environment and print its prefix."""
     from .environments import create_env
 
@@ -152,12 +156,12 @@ def env_create_cmd(model_path: str | None, from_bundle: str | None, from_lock: b
 
         env = env_from_bundle(from_bundle, {"-m": model_path, "--pip-requirements-override": overrides,
                                             "--no-lock": from_lock is False, "--conda-exe": conda_exe,
-                                            "--channel-alias": channel_aliases},
+                                            "--channel-alias": channel_aliases, "--resolve-as-of": resolve_as_of},
                               env_manager=env_manager, prefix=prefix, quiet=quiet)
     elif model_path is None:
         raise EnvreproError("give the model with -m MODEL (a directory or a bundle file), or --from-bundle FILE")
     else:
-        options = _engine_options(conda_exe, channel_aliases)
+        options = _engine_options(conda_exe, channel_aliases, resolve_as_of)
         if from_lock is not None:
             options["from_lock"] = from_lock
         if prefix is not None:
@@ -220,7 +224,8 @@ def env_prune_cmd(days: float) -> None:
 @click.pass_context
 def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_path: str | None,
                 content_type: str | None, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
-                channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
+                channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool,
+                env_prefix: str | None) -> None:
     """Predict on a file of inputs inside the model's own environment.
 
     \b
@@ -236,7 +241,7 @@ def predict_cmd(ctx: click.Context, model_path: str, input_path: str, output_pat
     check_input(body, content_type, input_name)  # a bad input or output path fails before the env is built
     check_output(output_path)
     env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases))
+                     env_prefix=env_prefix, **_engine_options(conda_exe, channel_aliases, resolve_as_of))
     verbose = ctx.find_root().params.get("verbose", False)
     out = run_worker_predict(env, model_path, body, content_type, output_path, verbose=verbose,
                              input_name=input_name)
@@ -265,19 +270,22 @@ def _read_input(path: str) -> bytes:
 @click.option("--max-request-bytes", default=50 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Requests with a larger body get 413.")
 @click.option("--access-log", is_flag=True, help="Log one line per request (common log format) to stderr.")
+@click.option("-t", "--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a client has to send a whole request (headers and body); slower ones are cut off.")
 @_env_options
 @click.pass_context
 def serve_cmd(ctx: click.Context, model_path: str, port: int, host: str, workers: int, max_request_bytes: int,
-              access_log: bool, env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
-              channel_aliases: tuple[str, ...], quiet: bool, env_prefix: str | None) -> None:
+              access_log: bool, timeout: float, env_manager: str | None, overrides: tuple[str, ...],
+              conda_exe: str | None, channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool,
+              env_prefix: str | None) -> None:
     """Serve the model over HTTP (POST /invocations, GET /ping, /health, /version) from its own environment."""
     from .predict import serve_command
 
     command = serve_command(model_path, host=host, port=port, workers=workers, max_request_bytes=max_request_bytes,
-                            access_log=access_log,
+                            access_log=access_log, timeout=timeout,
                             env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
                             verbose=ctx.find_root().params.get("verbose", False), env_prefix=env_prefix,
-                            **_engine_options(conda_exe, channel_aliases))
+                            **_engine_options(conda_exe, channel_aliases, resolve_as_of))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .cli_options import RESOLVE_AS_OF
 from .errors import EnvreproError
 
 
@@ -40,11 +41,12 @@ from .errors import EnvreproError
 @click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
               help="Map a channel to a mirror URL or local path (repeatable).")
 @click.option("--no-record", is_flag=True, help="Do not record the lock's path in MLmodel.")
+@RESOLVE_AS_OF
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lockfile: str | None, check: bool,
              render: str | None, dev: bool, extras: tuple[str, ...], pip_only: bool,
              virtual_packages: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
-             no_record: bool, quiet: bool) -> None:
+             no_record: bool, resolve_as_of: str | None, quiet: bool) -> None:
     """Lock a model's environment for several platforms (conda-lock's conda-lock.yml format).
 
     \b
@@ -83,5 +85,5 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
         return
     path = api.lock_model(model_path, platforms, output, channel_alias=parse_channel_alias(channel_aliases) or None,
                           conda_exe=conda_exe, quiet=quiet, virtual_packages=virtual_packages, pip_only=pip_only,
-                          record=not no_record)
+                          record=not no_record, resolve_as_of=resolve_as_of)
     click.echo(f"wrote {path}")

@@ -48,7 +48,9 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
     model unpacked from a bundle, the bundle's manager: see envrepro.bundle.origin).
 
     ``prefix=PATH`` (an engine option) builds at PATH instead of the cache; ``env_prefix=PATH`` uses an
-    environment built there earlier and builds nothing.
+    environment built there earlier and builds nothing. ``resolve_as_of=DATE|"now"`` (an engine option)
+    overrides the date what the model leaves unpinned resolves as of (default: its save time, for models
+    older than a week; see :mod:`envrepro.asof`).
     """
     if env_prefix is not None:
         ModelDir.open(model_uri)  # still fail clearly on a bad model path

@@ -20,10 +20,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 class Predictor(Protocol):
-    """What a flavor's runtime loader returns: anything with ``predict(data, params=None)``.
+    """What a flavor's runtime loader returns: ``predict(data, params=None)``, and the model it wraps as
+    ``raw_model`` (what ``PyFuncModel.unwrap()`` returns)."""
 
-    By convention it keeps the model object it wraps as ``raw_model`` (``PyFuncModel.unwrap()`` returns it).
-    """
+    raw_model: Any
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any: ...
 
@@ -58,7 +58,11 @@ class Flavor:
         pip requirements every model of this flavor needs, pinned to the versions installed now.
     save(obj, path, options) -> SaveResult:
         write the artifact into the model directory ``path``; ``options`` holds flavor-specific keyword
-        arguments given to ``save_model`` (e.g. ``serialization_format``, ``artifacts``).
+        arguments given to ``save_model`` (e.g. ``serialization_format``, ``artifacts``), already checked
+        against ``options`` below.
+    options:
+        the names of the keyword arguments ``save`` accepts; ``save_model`` refuses any other with one error
+        that lists these.
     runtime_loader:
         the module that loads the model *inside its environment* (and in-process for ``envrepro.load_model``):
         it defines ``load(model_dir, conf, pyfunc_conf)`` returning a :class:`Predictor`. It runs under the
@@ -73,7 +77,9 @@ class Flavor:
     priority:
         higher wins when several flavors can handle the same object.
     aliases:
-        other MLmodel flavor keys this flavor can load (e.g. ``python_function`` for pyfunc).
+        other names ``save_model(flavor=...)`` accepts for this flavor (``pyfunc`` for ``python_function``).
+    description:
+        one line for ``envrepro flavors``.
     """
 
     name: str
@@ -83,6 +89,7 @@ class Flavor:
     save: Callable[[Any, Path, Mapping[str, Any]], SaveResult]
     runtime_loader: str
     loads_mlflow_models: bool = False
+    options: frozenset[str] = frozenset()
     priority: int = 0
     aliases: tuple[str, ...] = ()
     description: str = ""
@@ -95,7 +102,7 @@ class EnvreproSpecs:
     def envrepro_flavors(self) -> Iterable[Flavor]:
         """Return (or yield) the :class:`Flavor` objects this plugin provides.
 
-        Called once when the plugin manager is built. A plugin may provide several flavors; two plugins
-        providing the same flavor name is an error reported by ``envrepro flavors``.
+        Called once per plugin manager (the result is kept). A plugin may provide several flavors; two plugins
+        providing the same flavor name is an error naming both plugins and their distributions.
         """
         raise NotImplementedError

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .asof import pinned_names, resolve_as_of
 from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from .envfiles import ModelEnv, conda_pip_section, read_model_env
-from .errors import EnvreproError
+from .errors import EnvreproError, FlavorError
 from .model import PYFUNC, ModelDir
-from .plugins import flavors
 from .provenance import read_provenance
-from .requirements import normalized
+from .requirements import normalized, requirement_name
 
 _ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
 
@@ -34,6 +35,10 @@ class Report:
     # Conda packages of conda.yaml as uv/virtualenv see them (see envrepro.conda_to_pip).
     translated_from_conda: dict[str, str] = field(default_factory=dict)  # requirement -> conda spec
     untranslatable_conda: dict[str, str] = field(default_factory=dict)   # conda spec -> why
+    resolve_as_of: dict[str, Any] = field(default_factory=dict)  # envrepro.asof.ResolveAsOf.to_dict()
+    loads_with: str = ""
+    signature: dict[str, Any] | None = None  # inputs / outputs / params, decoded from MLmodel's JSON strings
+    input_example: dict[str, Any] | None = None  # file, type, rows
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,15 +58,10 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
     model = ModelDir.open(path)
     env = read_model_env(model)
     problems = _artifact_problems(model)
-    registered = flavors()
-    known = {n for n in registered} | {a for f, _ in registered.values() for a in f.aliases}
-    loadable = [n for n in model.mlmodel.flavors if n != PYFUNC and n in known]
     loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
-    if PYFUNC not in model.mlmodel.flavors:
-        problems.append("no python_function flavor: this model cannot be served or predicted generically")
-    elif not loadable and not any(f.loader_module == loader for f, _ in registered.values()) \
-            and not str(loader).startswith("mlflow."):
-        problems.append(f"no registered flavor loads {loader!r}; install its plugin (see `envrepro flavors`)")
+    loads_with, problem = _loads_with(model, env)
+    if problem:
+        problems.append(problem)
     channels = env.channels
     if "conda" in env.sources and not channels:
         problems.append("conda.yaml has no channels: conda falls back to Anaconda's defaults "
@@ -81,8 +81,7 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
                         f"({UNTRANSLATABLE_HINT.format(model=model.path)})")
     code = model.code_dir
     code_paths = sorted(p.name for p in code.iterdir()) if code else []
-    saved_by = (f"envrepro {model.mlmodel.envrepro_version}" if model.mlmodel.envrepro_version
-                else f"MLflow {model.mlmodel.mlflow_version}" if model.mlmodel.mlflow_version else "unknown")
+    saved_by = _saved_by(model, loader)
     return Report(
         path=str(model.path), flavors=list(model.mlmodel.flavors), loader_module=loader, saved_by=saved_by,
         python_version=env.python_version, requirements=env.requirements, constraints=env.constraints,
@@ -90,14 +89,80 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
         env_files={k: str(v.relative_to(model.path)) for k, v in env.sources.items()},
         problems=problems, why=_why(model, env) if why else None,
         translated_from_conda=env.translated, untranslatable_conda=env.untranslatable,
+        resolve_as_of=resolve_as_of(model.mlmodel.utc_time_created).to_dict(), loads_with=loads_with,
+        signature=_signature(model), input_example=_input_example(model),
     )
 
 
-def _why(model: ModelDir, env: ModelEnv) -> dict[str, list[str]] | None:
-    reasons = read_provenance(model.path)
-    if env.translated:
-        reasons = dict(reasons or {})
-        reasons.update({req: [f"translated from conda.yaml (`{spec}`)"] for req, spec in env.translated.items()})
+def _saved_by(model: ModelDir, loader: Any) -> str:
+    mlmodel = model.mlmodel
+    if mlmodel.envrepro_version:
+        return f"envrepro {mlmodel.envrepro_version}"
+    if mlmodel.mlflow_version:
+        return f"MLflow {mlmodel.mlflow_version}"
+    if isinstance(loader, str) and loader.startswith("mlflow."):
+        return "MLflow (version not recorded)"  # older MLflow releases did not write mlflow_version
+    return "unknown"
+
+
+def _loads_with(model: ModelDir, env: ModelEnv) -> tuple[str, str | None]:
+    """How envrepro will load the model, and the problem that stops it, if any (what predict would hit)."""
+    from .load import choose_loader
+
+    if PYFUNC not in model.mlmodel.flavors:
+        return "nothing", "no python_function flavor: this model cannot be served or predicted generically"
+    try:
+        choice = choose_loader(model)
+    except FlavorError as exc:
+        loader = (model.mlmodel.pyfunc_conf or {}).get("loader_module")
+        return "nothing", (f"no registered flavor loads {loader!r} (flavors: {', '.join(model.mlmodel.flavors)}); "
+                           f"{exc.hint}")
+    if choice.flavor is not None:
+        return f"{choice.flavor.runtime_loader} (flavor {choice.flavor.name})", None
+    text = "MLflow's own loader (mlflow.pyfunc), inside the model's environment"
+    if not {"mlflow", "mlflow-skinny"} & {requirement_name(r) for r in env.requirements}:
+        return text, (f"only MLflow can load this model (flavors: {', '.join(model.mlmodel.flavors)}) and its "
+                      f"requirements do not include mlflow (envrepro update-pip-requirements -m {model.path} add "
+                      f"mlflow==<the version that saved it>)")
+    return text, None
+
+
+def _signature(model: ModelDir) -> dict[str, Any] | None:
+    """MLmodel's signature, its JSON strings decoded (inputs, outputs, params)."""
+    raw = model.mlmodel.extra.get("signature")
+    if not isinstance(raw, dict):
+        return None
+    decoded: dict[str, Any] = {}
+    for part in ("inputs", "outputs", "params"):
+        value = raw.get(part)
+        try:
+            decoded[part] = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            decoded[part] = value
+    return decoded
+
+
+def _input_example(model: ModelDir) -> dict[str, Any] | None:
+    info = model.mlmodel.saved_input_example_info
+    if not isinstance(info, dict):
+        return None
+    path = model.path / str(info.get("artifact_path", "input_example.json"))
+    rows = None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(payload, dict):
+            payload = payload.get("dataframe_split", payload)
+            payload = payload.get("data", payload.get("inputs", payload))
+        rows = len(payload) if isinstance(payload, list) else None
+    except (OSError, ValueError):
+        pass
+    return {"file": str(path.relative_to(model.path)), "type": info.get("type"), "rows": rows,
+            "exists": path.exists()}
+
+
+def _why(model: ModelDir, env: ModelEnv) -> dict[str, list[str]]:
+    reasons = dict(read_provenance(model.path) or {})
+    reasons.update({req: [f"translated from conda.yaml (`{spec}`)"] for req, spec in env.translated.items()})
     return reasons
 
 
@@ -107,16 +172,24 @@ def format_report(report: Report) -> str:
         f"saved by:     {report.saved_by}",
         f"flavors:      {', '.join(report.flavors)}",
         f"loader:       {report.loader_module}",
+        f"loads with:   {report.loads_with}",
         f"python:       {report.python_version}",
+        f"resolve as of: {_as_of_text(report.resolve_as_of)}",
         f"channels:     {', '.join(report.channels) or '(none)'}",
         f"env files:    {', '.join(f'{k}={v}' for k, v in report.env_files.items())}",
         f"code paths:   {', '.join(report.code_paths) or '(none)'}",
+        f"signature:    {_signature_text(report.signature)}",
+        f"input example: {_example_text(report.input_example)}",
         "requirements:",
     ]
+    cutoff = report.resolve_as_of.get("cutoff")
     for req in report.requirements:
         reasons = ""
         if report.why is not None:
-            reasons = "  <- " + "; ".join(report.why.get(req, ["no record (saved without envrepro provenance)"]))
+            why = report.why.get(req, ["no record (saved without envrepro provenance)"])
+            if cutoff and not pinned_names([req]):
+                why = [*why, f"not pinned: resolves as of {report.resolve_as_of['label']}"]
+            reasons = "  <- " + "; ".join(why)
         lines.append(f"  {req}{reasons}")
     if report.constraints:
         lines.append("constraints:")
@@ -124,6 +197,43 @@ def format_report(report: Report) -> str:
     lines.append("problems:" if report.problems else "problems:     none")
     lines.extend(f"  - {p}" for p in report.problems)
     return "\n".join(lines)
+
+
+def _columns_text(spec: Any) -> str:
+    if not isinstance(spec, list):
+        return str(spec)
+    parts = []
+    for item in spec:
+        if not isinstance(item, dict):
+            parts.append(str(item))
+        elif item.get("type") == "tensor":
+            tensor = item.get("tensor-spec") or {}
+            parts.append(f"{item.get('name') or 'tensor'} ({tensor.get('dtype')} {tensor.get('shape')})")
+        else:
+            optional = "" if item.get("required", True) else ", optional"
+            default = f", default {item['default']!r}" if "default" in item else ""
+            parts.append(f"{item.get('name') or '-'} ({item.get('type')}{optional}{default})")
+    return ", ".join(parts)
+
+
+def _signature_text(signature: dict[str, Any] | None) -> str:
+    if not signature:
+        return "(none)"
+    return "; ".join(f"{part}: {_columns_text(signature[part])}" for part in ("inputs", "outputs", "params")
+                     if signature.get(part))
+
+
+def _example_text(example: dict[str, Any] | None) -> str:
+    if not example:
+        return "(none)"
+    if not example["exists"]:
+        return f"{example['file']} (missing)"
+    rows = f", {example['rows']} rows" if example["rows"] is not None else ""
+    return f"{example['file']} ({example['type']}{rows})"
+
+
+def _as_of_text(as_of: dict[str, Any]) -> str:
+    return f"{as_of.get('label', 'today')} ({as_of.get('why', 'no cutoff')})"
 
 
 __all__ = ["EnvreproError", "Report", "format_report", "inspect_model"]

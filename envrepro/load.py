@@ -45,6 +45,8 @@ def choose_loader(model: ModelDir) -> LoaderChoice:
        only flavor (otherwise it is the generic entry every model has).
     2. MLflow's own loader, for a model MLflow saved (``loader_module: mlflow.*``) with no such flavor.
     3. A registered flavor whose ``loader_module`` is the model's (a plugin's model saved by another tool).
+
+    A model envrepro saved whose flavor key no registered flavor knows (a typo, a missing plugin) is an error.
     """
     mlmodel = model.mlmodel
     registered = {flavor.name: flavor for flavor, _ in flavors().values()}
@@ -58,8 +60,8 @@ def choose_loader(model: ModelDir) -> LoaderChoice:
             return LoaderChoice(flavor, key, mlmodel.flavors[key], pyfunc_conf)
     if not saved_by_envrepro and isinstance(loader, str) and loader.startswith("mlflow."):
         return LoaderChoice(None)
-    for flavor in registered.values():
-        if loader and flavor.loader_module == loader:
+    for flavor in registered.values():  # not for envrepro's own models: their flavor key says it all (step 1)
+        if loader and not saved_by_envrepro and flavor.loader_module == loader:
             key = flavor.name if flavor.name in mlmodel.flavors else PYFUNC
             return LoaderChoice(flavor, key, mlmodel.flavors.get(key, {}), pyfunc_conf)
     raise FlavorError(
@@ -69,11 +71,11 @@ def choose_loader(model: ModelDir) -> LoaderChoice:
 
 
 def _plugin_hint() -> str:
-    from .plugins import list_plugins
+    from .plugins import broken_plugins_note
 
-    broken = [f"{p.name} ({p.error})" for p in list_plugins() if p.error]
-    if broken:
-        return f"a plugin failed to load and may be the one needed: {'; '.join(broken)}"
+    note = broken_plugins_note()
+    if note:
+        return f"a plugin that failed to load may be the one needed: {note}"
     return "install the plugin that provides it; `envrepro flavors` lists what is registered"
 
 

@@ -136,7 +136,8 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
 def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
                   max_request_bytes: int | None = None, env_manager: str | None = None,
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
-                  verbose: bool = False, access_log: bool = False, **engine_options: Any) -> list[str]:
+                  verbose: bool = False, access_log: bool = False, timeout: float | None = None,
+                  **engine_options: Any) -> list[str]:
     """The command that serves the model from inside its environment (the CLI execs it).
 
     A cached environment is locked as in use on a descriptor the exec'd server inherits, so `env rm` and
@@ -159,6 +160,8 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
         args += ["--max-request-bytes", str(max_request_bytes)]
     if access_log:
         args.append("--access-log")
+    if timeout is not None:
+        args += ["--request-timeout", str(timeout)]
     return worker_command(env.python, "serve", spec, *args, verbose=verbose, report="text")
 
 

@@ -58,6 +58,14 @@ def _resolve_flavor(model: Any, flavor: str | None) -> Flavor:
     return get_flavor(flavor) if flavor is not None else flavor_for_object(model)
 
 
+def _check_options(flavor: Flavor, options: Mapping[str, Any]) -> None:
+    unknown = sorted(set(options) - flavor.options)
+    if unknown:
+        accepted = ", ".join(sorted(flavor.options)) or "none"
+        raise EnvreproError(f"unknown option(s) for the {flavor.name} flavor: {', '.join(unknown)}",
+                            hint=f"the {flavor.name} flavor accepts: {accepted}")
+
+
 def save_model(
     model: Any,
     path: str | os.PathLike,
@@ -82,6 +90,7 @@ def save_model(
     _check_exclusive(pip_requirements, extra_pip_requirements, conda_env)
     path = Path(path)
     chosen = _resolve_flavor(model, flavor)
+    _check_options(chosen, flavor_options)
     # Parse user input before touching the disk: a bad requirement must not leave anything behind.
     user_pip = coerce_requirements(pip_requirements, argument="pip_requirements")
     user_extra = coerce_requirements(extra_pip_requirements, argument="extra_pip_requirements")

@@ -57,10 +57,6 @@ def _copy_artifacts(artifacts: Mapping[str, Any], path: Path) -> dict[str, dict[
 def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
     import cloudpickle
 
-    unknown = set(options) - {"artifacts", "model_config"}
-    if unknown:
-        raise EnvreproError(f"unknown option(s) for the pyfunc flavor: {', '.join(sorted(unknown))}",
-                            hint="the pyfunc flavor accepts artifacts={name: path} and model_config={...}")
     if not isinstance(obj, PythonModel):
         raise EnvreproError(f"the pyfunc flavor saves envrepro.PythonModel instances, not {type(obj).__name__}")
     with open(path / MODEL_FILE, "wb") as fh:
@@ -80,5 +76,5 @@ def envrepro_flavors():
     # MLflow imports the runtime loader too: it has MLflow's _load_pyfunc entry point.
     yield Flavor(name=PYFUNC, loader_module=RUNTIME_LOADER, can_handle=can_handle,
                  default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER,
-                 priority=100,
+                 options=frozenset({"artifacts", "model_config"}), priority=100,
                  aliases=("pyfunc",), description="custom Python models (envrepro.PythonModel subclasses)")

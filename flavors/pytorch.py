@@ -32,9 +32,6 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
         import torch
     except ImportError:
         raise EnvreproError("the pytorch flavor needs torch installed", hint="pip install torch") from None
-    unknown = set(options) - {"device"}
-    if unknown:
-        raise EnvreproError(f"unknown option(s) for the pytorch flavor: {', '.join(sorted(unknown))}")
     (path / DATA_DIR).mkdir()
     torch.save(obj, path / DATA_DIR / MODEL_FILE)
     version, local = public_version(torch.__version__)
@@ -49,5 +46,6 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
 def envrepro_flavors():
     # MLflow imports the runtime loader too (with envrepro installed beside it): it has _load_pyfunc.
     yield Flavor(name="pytorch", loader_module=RUNTIME_LOADER, can_handle=can_handle,
-                 default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER, priority=20,
+                 default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER,
+                 options=frozenset({"device"}), priority=20,
                  description="PyTorch nn.Module (whole-module save, CPU load by default)")

@@ -45,10 +45,6 @@ def _sklearn_version() -> str | None:
 
 
 def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
-    unknown = set(options) - {"serialization_format"}
-    if unknown:
-        raise EnvreproError(f"unknown option(s) for the sklearn flavor: {', '.join(sorted(unknown))}",
-                            hint="the sklearn flavor accepts serialization_format='cloudpickle'|'pickle'")
     fmt = options.get("serialization_format", "cloudpickle")
     if fmt not in FORMATS:
         raise EnvreproError(f"unknown serialization_format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -69,5 +65,5 @@ def save(obj: Any, path: Path, options: Mapping[str, Any]) -> SaveResult:
 def envrepro_flavors():
     yield Flavor(name="sklearn", loader_module="mlflow.sklearn", can_handle=can_handle,
                  default_requirements=default_requirements, save=save, runtime_loader=RUNTIME_LOADER,
-                 loads_mlflow_models=True, priority=10,
+                 loads_mlflow_models=True, options=frozenset({"serialization_format"}), priority=10,
                  description="scikit-learn estimators (anything with .predict), pickle or cloudpickle")

@@ -5,11 +5,13 @@ answers keep-alive HTTP/1.1 from a bounded set of threads. Limits (see docs/secu
 
 - at most ``max_connections`` connections are served at once per worker; more wait in the listen backlog;
 - a connection idle for ``keepalive_timeout`` seconds between requests, or one that takes longer than
-  ``request_timeout`` seconds to send a request, is closed (slowloris);
+  ``request_timeout`` seconds to send a request (headers and body, however slowly it trickles in), is closed
+  by a reaper thread (slowloris); a model's own predict time is not limited;
 - request bodies are framed strictly: one non-negative decimal ``Content-Length`` or ``Transfer-Encoding:
   chunked``, never both (request smuggling), at most ``max_request_bytes``.
 
-``/ping`` answers 503 while the model loads (the socket is bound first), then 200.
+``/ping`` answers 503 while the model loads (the socket is bound first), then 200. With ``--workers N`` the
+forked workers accept connections only once their model is loaded, so none is routed to a loading worker.
 """
 
 import logging
@@ -110,11 +112,13 @@ def make_handler(state, config):
         def parse_request(self):
             # The request line has arrived: the rest of this request gets the (longer) request timeout.
             self.connection.settimeout(config.request_timeout)
+            self.server.set_deadline(self.connection, config.request_timeout)
             self._started = time.time()
             return BaseHTTPRequestHandler.parse_request(self)
 
         def handle_one_request(self):
             self.connection.settimeout(config.keepalive_timeout)
+            self.server.set_deadline(self.connection, config.keepalive_timeout)
             BaseHTTPRequestHandler.handle_one_request(self)
 
         def log_request(self, code="-", size="-"):
@@ -140,6 +144,7 @@ def make_handler(state, config):
             self._send(status, error_json(code, message))
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.server.set_deadline(self.connection, None)  # the request is read
             path = self.path.split("?")[0]
             if path in ("/ping", "/health"):
                 if state.ready.is_set() and state.model is not None:
@@ -173,6 +178,7 @@ def make_handler(state, config):
         def do_POST(self):  # noqa: N802
             try:
                 body = self._body()
+                self.server.set_deadline(self.connection, None)  # read in time: predict takes what it takes
             except FramingError as exc:
                 self.close_connection = True  # the unread body would otherwise be parsed as the next request
                 codes = {411: "LENGTH_REQUIRED", 413: "REQUEST_TOO_LARGE", 501: "NOT_IMPLEMENTED"}
@@ -198,6 +204,8 @@ class BoundedHTTPServer(HTTPServer):
 
     def __init__(self, address, handler, max_connections):
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._deadlines = {}  # connection -> monotonic time by which its current request must be read
+        self._deadlines_lock = threading.Lock()
         self.stopping = False
         HTTPServer.__init__(self, address, handler)
         # Pre-forked workers share this socket: select() wakes all of them, one wins accept(). Non-blocking,
@@ -219,8 +227,32 @@ class BoundedHTTPServer(HTTPServer):
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            self.set_deadline(request, None)
             self.shutdown_request(request)
             self._slots.release()
+
+    def set_deadline(self, connection, seconds):
+        """Close ``connection`` unless its current request is read within ``seconds`` (None: no deadline)."""
+        with self._deadlines_lock:
+            if seconds is None:
+                self._deadlines.pop(connection, None)
+            else:
+                self._deadlines[connection] = time.monotonic() + seconds
+
+    def reap_overdue(self, interval=0.5):
+        """Shut down connections past their deadline (a per-recv timeout cannot stop a byte-a-second sender)."""
+        while not self.stopping:
+            time.sleep(interval)
+            now = time.monotonic()
+            with self._deadlines_lock:
+                overdue = [c for c, deadline in self._deadlines.items() if deadline < now]
+                for connection in overdue:
+                    del self._deadlines[connection]
+            for connection in overdue:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # the handler's blocked read returns: it cleans up
+                except OSError:
+                    pass
 
     def handle_error(self, request, client_address):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -256,10 +288,11 @@ def serve(loader, config, on_ready=None):
     server = BoundedHTTPServer((config.host, config.port), make_handler(state, config), config.max_connections)
     bound_host, bound_port = server.server_address[:2]
     children = []
+    is_worker = False
     for _ in range(max(0, config.workers - 1)):
         pid = os.fork()
         if pid == 0:
-            children = []
+            children, is_worker = [], True
             _die_with_parent()
             break
         children.append(pid)
@@ -270,18 +303,29 @@ def serve(loader, config, on_ready=None):
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
-    serving.daemon = True
-    serving.start()
+    serving = []
+
+    def start(target, **kwargs):
+        thread = threading.Thread(target=target, kwargs=kwargs)
+        thread.daemon = True
+        thread.start()
+        return thread
+
+    start(server.reap_overdue)
+    if not is_worker:  # the first process answers at once (/ping: 503 while loading) ...
+        serving.append(start(server.serve_forever, poll_interval=0.2))
     try:
         _load(state, loader)
-        if on_ready is not None and (config.workers == 1 or children):
+        if is_worker:  # ... forked workers accept only once loaded, so no request waits on a loading worker
+            serving.append(start(server.serve_forever, poll_interval=0.2))
+        if on_ready is not None and not is_worker:
             on_ready(str(bound_host), int(bound_port))
         while not stop.is_set():
             stop.wait(1.0)
     finally:
         server.stopping = True
-        server.shutdown()
+        if serving:  # shutdown() waits for serve_forever: only if it ever started
+            server.shutdown()
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)

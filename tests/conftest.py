@@ -80,7 +80,8 @@ def _envrepro_home(tmp_path_factory: pytest.TempPathFactory):
     processes (servers, builds) see it too; a function-scoped monkeypatch would come too late for them.
     """
     home = tmp_path_factory.getbasetemp() / "envrepro-home"
-    names = ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS")
+    names = ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS",
+             "ENVREPRO_RESOLVE_AS_OF")
     saved = {name: os.environ.get(name) for name in ("ENVREPRO_HOME", *names)}
     os.environ["ENVREPRO_HOME"] = str(home)
     for name in names:

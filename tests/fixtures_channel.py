@@ -55,7 +55,8 @@ PREFIX_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 PLATFORMS = ("linux-64", "osx-arm64", "win-64")
 _ARCH = {"linux-64": ("linux", "x86_64"), "linux-aarch64": ("linux", "aarch64"), "osx-arm64": ("osx", "arm64"),
          "osx-64": ("osx", "x86_64"), "win-64": ("win", "x86_64")}
-_TIMESTAMP = 1_700_000_000_000  # fixed: packages are reproducible byte for byte
+_TIMESTAMP = 1_700_000_000_000  # fixed: packages are reproducible byte for byte (2023-11-14 22:13:20 UTC)
+LATER_TIMESTAMP = 1_719_792_000_000  # 2024-07-01 00:00 UTC: tinytime 2.0, for time-faithful resolution tests
 # Part of the python package's cache key: read at import, so the key always matches the code that runs.
 _RECIPE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
@@ -80,6 +81,7 @@ class PackageSpec:
     entry_points: tuple[str, ...] = ()  # noarch:python console scripts, "name = module:func"
     executable: tuple[str, ...] = ()  # files installed with the executable bit
     archive: Path | None = None  # an already built .tar.bz2 of this package (the payload fields are unused)
+    timestamp: int = _TIMESTAMP  # build time, epoch milliseconds (the channel's upload date, see index_channel)
 
     @property
     def filename(self) -> str:
@@ -123,6 +125,15 @@ def index_channel(root: Path) -> None:
     # Plain repodata.json only: what any conda client reads, and what a mirror would serve.
     asyncio.run(index_fs(root, write_zst=False, write_shards=False, force=True))
     _settle_rattler_at_exit()
+    # The indexer dates every record "now" (indexed_timestamp), which solvers prefer over the build timestamp
+    # for --exclude-newer cutoffs: date them when they were built, as if uploaded then.
+    for repodata in root.glob("*/repodata.json"):
+        data = json.loads(repodata.read_text(encoding="utf-8"))
+        for key in ("packages", "packages.conda"):
+            for record in (data.get(key) or {}).values():
+                if "timestamp" in record:
+                    record["indexed_timestamp"] = record["timestamp"]
+        repodata.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
 
 
 @functools.cache
@@ -149,7 +160,7 @@ def write_package(package: PackageSpec, fileobj: IO[bytes], *, compresslevel: in
     index: dict[str, object] = {
         "name": package.name, "version": package.version, "build": package.build,
         "build_number": package.build_number, "depends": list(package.depends), "license": "MIT",
-        "subdir": package.subdir, "timestamp": _TIMESTAMP,
+        "subdir": package.subdir, "timestamp": package.timestamp,
     }
     if package.constrains:
         index["constrains"] = list(package.constrains)
@@ -540,6 +551,9 @@ def standard_packages(python_version: str | None = None, interpreter: str | os.P
     packages.append(module_package("tinyapp", "2.0", depends=["tinydep >=1.1", "tinylib >=1.2"],
                                    body="import tinydep\nDEP = tinydep.__version__\n"))
     packages.append(PackageSpec("tinydata", "1.0", noarch="generic", files={"share/tinydata/data.txt": "42\n"}))
+    # Built (uploaded) at different dates: 1.0 with every other package, 2.0 in July 2024.
+    packages.append(module_package("tinytime", "1.0"))
+    packages.append(replace(module_package("tinytime", "2.0"), timestamp=LATER_TIMESTAMP))
     pip_wheel = bundled_pip_wheel()
     pip_version = pip_wheel.name.split("-")[1]
     packages.append(wheel_package(pip_wheel, "pip", pip_version, depends=("python >=3.7",),

@@ -24,16 +24,20 @@ flavors:
 mlflow_version: {mlflow}
 model_uuid: 8d7c1c5e0a3f4c2e9b1d6f0e2a4b6c8d
 run_id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
-utc_time_created: '2024-01-05 10:11:12.131415'
+utc_time_created: '{utc_time_created}'
 """
 
 
 def write_mlflow_sklearn_model(path: Path, *, python: str, sklearn: str, mlflow: str, requirements: Sequence[str],
                                pickled: bytes, build_dependencies: Sequence[str] = ("pip", "setuptools", "wheel"),
-                               pip_pin: str = "pip") -> Path:
-    """An MLflow 2.x/3.x sklearn model: MLmodel, model.pkl and the three env files, as MLflow writes them."""
+                               pip_pin: str = "pip", utc_time_created: str = "2024-01-05 10:11:12.131415") -> Path:
+    """An MLflow 2.x/3.x sklearn model: MLmodel, model.pkl and the three env files, as MLflow writes them.
+
+    ``utc_time_created`` matters: what the model leaves unpinned resolves as of then (envrepro.asof).
+    """
     path.mkdir(parents=True)
-    (path / "MLmodel").write_text(MLMODEL.format(python=python, sklearn=sklearn, mlflow=mlflow))
+    (path / "MLmodel").write_text(MLMODEL.format(python=python, sklearn=sklearn, mlflow=mlflow,
+                                                 utc_time_created=utc_time_created))
     (path / "model.pkl").write_bytes(pickled)
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
     (path / "python_env.yaml").write_text(f"python: {python}\nbuild_dependencies:\n"

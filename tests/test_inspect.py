@@ -144,3 +144,62 @@ def test_every_command_has_help():
     for name in cli.commands:
         proc = run_cli(name, "--help", check=True)
         assert "Usage" in proc.stdout, name
+
+
+SIGNATURE_MLMODEL = """\
+flavors:
+  python_function:
+    env: {{virtualenv: python_env.yaml}}
+    loader_module: mlflow.pyfunc.model
+    python_model: python_model.pkl
+    python_version: 3.10.13
+{extra}saved_input_example_info: {{artifact_path: input_example.json, type: dataframe, pandas_orient: split}}
+signature:
+  inputs: '[{{"type": "double", "name": "a", "required": true}}, {{"type": "long", "name": "b", "required": false}}]'
+  outputs: '[{{"type": "tensor", "tensor-spec": {{"dtype": "float64", "shape": [-1]}}}}]'
+  params: '[{{"name": "factor", "type": "double", "default": 1.0, "shape": null}}]'
+utc_time_created: '2023-12-05 10:11:12.131415'
+"""
+
+
+def _signature_model(path, *, mlflow_version="mlflow_version: 2.9.2\n", requirements=("mlflow==2.9.2",)):
+    path.mkdir()
+    (path / "MLmodel").write_text(SIGNATURE_MLMODEL.format(extra=mlflow_version))
+    (path / "python_model.pkl").write_bytes(b"")
+    (path / "input_example.json").write_text('{"columns": ["a", "b"], "data": [[1.5, 2], [3.5, 4], [0, 1]]}')
+    (path / "python_env.yaml").write_text("python: 3.10.13\nbuild_dependencies: [pip]\ndependencies: [-r requirements.txt]\n")
+    (path / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
+    return path
+
+
+def test_inspect_shows_signature_input_example_and_how_it_loads(tmp_path):
+    path = _signature_model(tmp_path / "m")
+    report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
+    assert [c["name"] for c in report["signature"]["inputs"]] == ["a", "b"]
+    assert report["signature"]["params"][0]["default"] == 1.0
+    assert report["input_example"] == {"file": "input_example.json", "type": "dataframe", "rows": 3, "exists": True}
+    assert report["loads_with"].startswith("MLflow's own loader") and report["problems"] == []
+    text = run_cli("inspect", "-m", str(path), check=True).stdout
+    assert "signature:    inputs: a (double), b (long, optional); outputs: tensor (float64 [-1]); params: factor " \
+           "(double, default 1.0)" in text
+    assert "input example: input_example.json (dataframe, 3 rows)" in text
+
+
+def test_saved_by_mlflow_without_a_version(tmp_path):
+    path = _signature_model(tmp_path / "m", mlflow_version="")
+    assert json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)["saved_by"] == \
+        "MLflow (version not recorded)"
+
+
+def test_inspect_finds_what_predict_would_hit(tmp_path):
+    """A model only MLflow can load, without mlflow in its requirements; a typo'd flavor key."""
+    path = _signature_model(tmp_path / "no-mlflow", requirements=("cloudpickle==3.0.0",))
+    report = json.loads(run_cli("inspect", "-m", str(path), "--json", check=True).stdout)
+    assert any("only MLflow can load this model" in p and "add mlflow==" in p for p in report["problems"])
+    typo = tmp_path / "typo"
+    typo.mkdir()
+    (typo / "MLmodel").write_text("envrepro_version: 0.1.0\nflavors:\n  python_function:\n    loader_module: "
+                                  "mlflow.sklearn\n    python_version: 3.11.7\n  sklern:\n    pickled_model: model.pkl\n")
+    report = json.loads(run_cli("inspect", "-m", str(typo), "--json", check=True).stdout)
+    assert any("no registered flavor loads 'mlflow.sklearn' (flavors: python_function, sklern)" in p
+               for p in report["problems"]), report["problems"]

@@ -16,11 +16,113 @@ from envrepro.hookspecs import Flavor, SaveResult, hookimpl
 from tests.conftest import ROOT, run_cli, run_python
 
 
-def test_builtins_come_from_entry_points():
+def test_builtins_are_listed_with_their_distribution():
     listed = {p.name: p for p in plugins.list_plugins()}
     assert {"sklearn", "pytorch", "pyfunc"} <= set(listed)
     assert listed["sklearn"].module == "envrepro_flavors.sklearn" and listed["sklearn"].distribution == "envrepro"
     assert set(plugins.flavors()) >= {"sklearn", "pytorch", "python_function"}
+
+
+def _fake_distribution(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> Path:
+    """A real installed-looking distribution (dist-info with entry points) on a directory for sys.path."""
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[envrepro]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    for name, source in modules.items():
+        (root / f"{name}.py").write_text(source)
+    return root
+
+
+FLAVOR_PLUGIN = """
+from envrepro.hookspecs import Flavor, SaveResult, hookimpl
+
+@hookimpl
+def {hook}():
+    yield Flavor(name={name!r}, loader_module="x", can_handle=lambda o: False, default_requirements=list,
+                 save=lambda *a: SaveResult({{}}), runtime_loader="x")
+"""
+
+
+@pytest.fixture
+def on_sys_path(monkeypatch):
+    def add(path: Path) -> None:
+        monkeypatch.syspath_prepend(str(path))
+        plugins.reset()
+    yield add
+    plugins.reset()
+
+
+def test_builtins_need_no_entry_point_metadata():
+    from importlib import metadata
+
+    assert not [ep for ep in metadata.entry_points(group="envrepro") if ep.value.startswith("envrepro_flavors")]
+    assert {"sklearn", "pytorch", "python_function"} <= set(plugins.flavors())
+
+
+def test_a_flavor_from_two_distributions_is_an_error_naming_both(tmp_path, on_sys_path):
+    on_sys_path(_fake_distribution(tmp_path, "acme-flavors", {"acme": "acme_plugin"},
+                                   {"acme_plugin": FLAVOR_PLUGIN.format(hook="envrepro_flavors", name="sklearn")}))
+    with pytest.raises(FlavorError) as caught:
+        plugins.flavors()
+    assert "flavor 'sklearn' is provided by both 'sklearn' and 'acme'" in str(caught.value)
+    assert "distributions envrepro and acme-flavors" in str(caught.value)
+    assert "ENVREPRO_DISABLE_PLUGINS=acme" in str(caught.value)
+
+
+def test_a_plugin_name_taken_by_a_builtin_is_reported(tmp_path, on_sys_path, caplog):
+    on_sys_path(_fake_distribution(tmp_path, "shadow", {"sklearn": "shadow_plugin"},
+                                   {"shadow_plugin": FLAVOR_PLUGIN.format(hook="envrepro_flavors", name="shadowed")}))
+    assert "shadowed" not in plugins.flavors()
+    broken = {p.name: p for p in plugins.list_plugins() if p.error}
+    assert broken["sklearn"].distribution == "shadow" and "taken by envrepro" in broken["sklearn"].error
+
+
+def test_a_misspelled_hook_is_reported_not_ignored(tmp_path, on_sys_path, caplog):
+    on_sys_path(_fake_distribution(tmp_path, "typo-flavors", {"typo": "typo_plugin"},
+                                   {"typo_plugin": FLAVOR_PLUGIN.format(hook="envrepro_flavor", name="typo")}))
+    with caplog.at_level("WARNING", logger="envrepro.plugins"):
+        assert "typo" not in plugins.flavors()
+    info = next(p for p in plugins.list_plugins() if p.name == "typo")
+    assert "envrepro_flavor" in info.error and info.distribution == "typo-flavors"
+    assert any("plugin typo" in r.getMessage() and "not loaded" in r.getMessage() for r in caplog.records)
+
+
+def test_a_broken_plugin_is_a_warning_and_later_errors_name_it(tmp_path, on_sys_path, caplog):
+    on_sys_path(_fake_distribution(tmp_path, "broken-flavors", {"broken": "broken_plugin"},
+                                   {"broken_plugin": "raise ImportError('needs libacme.so')\n"}))
+    with caplog.at_level("WARNING", logger="envrepro.plugins"):
+        plugins.flavors()
+    assert any("plugin broken" in r.getMessage() and "needs libacme.so" in r.getMessage() for r in caplog.records)
+    with pytest.raises(FlavorError, match="unknown flavor 'acme'") as caught:
+        plugins.get_flavor("acme")
+    assert "broken from broken-flavors (ImportError: needs libacme.so)" in caught.value.format()
+
+
+def test_hooks_run_once_per_manager():
+    calls = []
+
+    class Counting:
+        @hookimpl
+        def envrepro_flavors(self):
+            calls.append(1)
+            return []
+
+    pm = plugins.plugin_manager()
+    pm.register(Counting(), name="counting")
+    try:
+        for _ in range(3):
+            plugins.flavors()
+        assert calls == [1]
+    finally:
+        pm.unregister(name="counting")
+
+
+def test_disabling_an_unknown_plugin_warns(monkeypatch, caplog):
+    monkeypatch.setenv(plugins.DISABLE_ENV_VAR, "sklern")
+    with caplog.at_level("WARNING", logger="envrepro.plugins"):
+        plugins.flavors()
+    assert any("ENVREPRO_DISABLE_PLUGINS names sklern, which is no plugin" in r.getMessage() for r in caplog.records)
 
 
 def test_core_never_imports_a_flavor_module():

@@ -29,6 +29,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .conda_spec import CondaEnvSpec
 
 
@@ -37,18 +39,22 @@ __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 def create_conda_env(spec: "CondaEnvSpec", prefix: str | os.PathLike, *,
                      channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
-                     platform: str | None = None, pip_override: Sequence[str] = (), quiet: bool = False) -> None:
-    """Build ``spec`` at ``prefix``: external conda when asked (argument or ENVREPRO_CONDA_EXE), else rattler."""
+                     platform: str | None = None, pip_override: Sequence[str] = (), quiet: bool = False,
+                     exclude_newer: "datetime | None" = None) -> None:
+    """Build ``spec`` at ``prefix``: external conda when asked (argument or ENVREPRO_CONDA_EXE), else rattler.
+
+    ``exclude_newer`` (UTC): what is not pinned resolves as of then (see :mod:`envrepro.asof`).
+    """
     from .external_conda import create_conda_prefix_external, resolve_conda_exe
     from .rattler_engine import create_conda_prefix
 
     exe = resolve_conda_exe(conda_exe)
     if exe is not None:
         create_conda_prefix_external(spec, prefix, conda_exe=exe, channel_alias=channel_alias, quiet=quiet,
-                                     pip_override=pip_override)
+                                     pip_override=pip_override, exclude_newer=exclude_newer)
     else:
         create_conda_prefix(spec, prefix, channel_alias=channel_alias, platform=platform, quiet=quiet,
-                            pip_override=pip_override)
+                            pip_override=pip_override, exclude_newer=exclude_newer)
 
 
 __all__ = [

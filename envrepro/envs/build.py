@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..asof import ResolveAsOf, resolve_as_of
 from ..conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from ..envfiles import ModelEnv
 from ..model import ModelDir
@@ -59,19 +61,25 @@ class _FixedPrefix:
 def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequence[str], *, quiet: bool = False,
                     conda_exe: str | os.PathLike | None = None, channel_alias: Mapping[str, str] | None = None,
                     from_lock: bool | None = None, cache: EnvCache | None = None,
-                    prefix: str | os.PathLike | None = None) -> BuiltEnv:
+                    prefix: str | os.PathLike | None = None,
+                    resolve_as_of: str | date | datetime | None = None) -> BuiltEnv:
     """Build (or find in the cache) the environment ``env`` of ``model`` with ``manager``.
 
     With ``prefix`` the environment is built at that path instead of the cache (e.g. in a Dockerfile).
+    What the model leaves unpinned resolves as of its save time (``resolve_as_of``: a date, or "now" for
+    today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff.
     """
     cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
                             "pip_override": list(override)}
+    as_of = model_resolve_as_of(model, resolve_as_of)  # a bad --resolve-as-of fails before anything is built
     if manager != "conda" and env.untranslatable:
         _warn_untranslatable(model, env, manager)
     lock = _lock_to_use(model, manager, from_lock)
     if lock is not None:
         return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
+    meta["resolve_as_of"] = as_of.to_dict()
+    cutoff = as_of.cutoff
     if manager == "conda":
         from .conda_spec import parse_conda_env
         from .external_conda import resolve_conda_exe
@@ -86,13 +94,14 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         fields["conda_exe"] = str(exe) if exe else None
         if _model_relative(spec.pip_requirements):
             fields["model"] = meta["model"]
-        key = cache.key_for(fields)
+        key = cache.key_for(_with_cutoff(fields, as_of))
 
         def build(prefix: Path) -> None:
             from . import create_conda_env
 
+            _announce(as_of, quiet)
             create_conda_env(spec, prefix, channel_alias=channel_alias, conda_exe=exe, pip_override=override,
-                             quiet=quiet)
+                             quiet=quiet, exclude_newer=cutoff)
 
         prefix = cache.get_or_build(key, build, meta)
         return BuiltEnv(prefix, prefix_python(prefix), key)
@@ -103,12 +112,13 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                                pip_override=override)
     if _model_relative(env.requirements):
         fields["model"] = meta["model"]
-    key = cache.key_for(fields)
+    key = cache.key_for(_with_cutoff(fields, as_of))
 
     def build_venv(prefix: Path) -> None:
+        _announce(as_of, quiet)
         create_venv(prefix, python_version=env.python_version, build_dependencies=env.build_dependencies,
                     requirements=requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
-                    quiet=quiet, pip_override=override, cwd=model.path)
+                    quiet=quiet, pip_override=override, cwd=model.path, exclude_newer=cutoff)
 
     prefix = cache.get_or_build(key, build_venv, meta)
     return BuiltEnv(prefix, venv_python(prefix), key)
@@ -122,6 +132,27 @@ def _warn_untranslatable(model: ModelDir, env: ModelEnv, manager: str) -> None:
         "%s: conda packages with no pip equivalent are not installed in this %s environment: %s (%s)",
         env.sources.get("conda", model.path), manager, describe_untranslatable(env.untranslatable),
         UNTRANSLATABLE_HINT.format(model=model.path))
+
+
+def model_resolve_as_of(model: ModelDir, requested: str | date | datetime | None = None) -> ResolveAsOf:
+    """The cutoff for ``model``: ``requested`` (or ENVREPRO_RESOLVE_AS_OF), else its save time if old enough."""
+    return resolve_as_of(model.mlmodel.utc_time_created, requested)
+
+
+def _with_cutoff(fields: dict[str, Any], as_of: ResolveAsOf) -> dict[str, Any]:
+    """Envs with and without a cutoff must not share a key; without one the key is what it always was."""
+    return {**fields, "resolve_as_of": as_of.stamp} if as_of.cutoff is not None else fields
+
+
+def _announce(as_of: ResolveAsOf, quiet: bool) -> None:
+    from .progress import Progress
+
+    if as_of.cutoff is not None:
+        Progress(quiet=quiet).step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
+    elif as_of.problem:
+        import logging
+
+        logging.getLogger(__name__).warning("%s: resolving as of today", as_of.problem)
 
 
 def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path | None:

@@ -101,7 +101,8 @@ class EnvCache:
                 if not path.is_dir():
                     raise EnvironmentBuildError(f"the environment builder did not create {path}")
                 record = {"key": key, "created": time.time(), "build_seconds": round(time.time() - started, 3),
-                          "python": sys.version.split()[0], **dict(meta or {})}
+                          "python": env_python_version(path), "envrepro_python": sys.version.split()[0],
+                          **dict(meta or {})}
                 atomic_write_text(path / MARKER, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
             except BaseException:
                 _wipe(path)
@@ -221,6 +222,22 @@ class EnvCache:
             finally:
                 if locked:
                     _release(fh)
+
+
+def env_python_version(prefix: Path) -> str | None:
+    """The version of the environment's own python (None when it has none, e.g. a conda env without python)."""
+    import subprocess
+
+    for rel in ("bin/python", "python.exe", "Scripts/python.exe"):
+        exe = prefix / rel
+        if exe.exists():
+            try:
+                proc = subprocess.run([str(exe), "-c", "import platform; print(platform.python_version())"],
+                                      capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+            except (OSError, subprocess.SubprocessError):
+                return None
+            return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+    return None
 
 
 def _check_key(key: str) -> None:

@@ -8,11 +8,14 @@ installs the pip part afterwards with the prefix's own python, reading every ``p
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..asof import stamp
 from ..errors import EnvironmentBuildError
 from .conda_spec import CondaEnvSpec
 from .pip_install import run_tool
@@ -56,10 +59,18 @@ def create_command(exe: Path, spec: CondaEnvSpec, prefix: str | os.PathLike, *,
 
 def create_conda_prefix_external(spec: CondaEnvSpec, prefix: str | os.PathLike, *, conda_exe: str | os.PathLike,
                                  channel_alias: Mapping[str, str] | None = None, quiet: bool = False,
-                                 pip_override: Sequence[str] = ()) -> None:
-    """Create ``prefix`` with an external conda-like tool, then install the pip part."""
+                                 pip_override: Sequence[str] = (), exclude_newer: datetime | None = None) -> None:
+    """Create ``prefix`` with an external conda-like tool, then install the pip part.
+
+    conda, mamba and micromamba have no upload-date cutoff: with ``exclude_newer`` only the pip part gets it
+    (a warning says so).
+    """
     exe = resolve_conda_exe(conda_exe)
     assert exe is not None
+    if exclude_newer is not None:
+        logging.getLogger(__name__).warning(
+            "%s cannot resolve as of a date: its conda packages resolve as of today (the pip part as of %s); "
+            "drop --conda-exe to use the built-in engine, which can", tool_kind(exe), stamp(exclude_newer))
     progress = Progress(quiet=quiet)
     cmd = create_command(exe, spec, prefix, channel_alias=channel_alias, quiet=not progress.enabled)
     progress.step(f"creating the conda environment with {tool_kind(exe)} ({exe})")
@@ -67,4 +78,4 @@ def create_conda_prefix_external(spec: CondaEnvSpec, prefix: str | os.PathLike, 
              hint=f"run `{' '.join(cmd[:2])} ...` yourself to see why, or drop --conda-exe to use the built-in engine")
     if not Path(prefix).is_dir():
         raise EnvironmentBuildError(f"{exe} reported success but did not create {prefix}")
-    install_pip_part(spec, prefix, pip_override=pip_override, quiet=quiet)
+    install_pip_part(spec, prefix, pip_override=pip_override, quiet=quiet, exclude_newer=exclude_newer)

@@ -68,16 +68,50 @@ def find_interpreter(version: str, *, search: Sequence[str | os.PathLike] | None
         best = max(same_minor, key=lambda i: (i.implementation == "CPython", _release(i.version)))
         warnings.warn(f"Python {version} not found; using {best.version} ({best.path}), the same minor version: "
                       f"results may differ slightly. Install {version} for an exact match "
-                      f"(uv python install {version}, or pyenv install {version})",
+                      f"({install_hint(version)})",
                       InterpreterVersionWarning, stacklevel=2)
         return Interpreter(best.path, best.version, best.implementation, exact=False)
     listing = ", ".join(f"{i.version} ({i.path})" for i in sorted(found, key=lambda i: _release(i.version))) \
         or "none"
     raise EnvironmentBuildError(
         f"no Python {version} found; interpreters found: {listing}",
-        hint=f"install it with `uv python install {version}` or `pyenv install {version}`, or add its directory "
-             f"to PATH or to {SEARCH_ENV}",
+        hint=f"install it with {install_hint(version)}, or add its directory to PATH or to {SEARCH_ENV}",
     )
+
+
+def install_hint(version: str) -> str:
+    """A command that can install Python ``version``: uv's when uv offers that build, else pyenv's.
+
+    uv only has downloads for some versions (none for 3.6 or 3.7); ``uv python list`` knows which, offline.
+    """
+    wanted = _release(version) or ()
+    offered = _uv_downloads()
+    if any(v[: len(wanted)] == wanted for v in offered):
+        return f"`uv python install {version}`"
+    if len(wanted) > 2 and any(v[:2] == wanted[:2] for v in offered):
+        minor = ".".join(map(str, wanted[:2]))
+        return f"`pyenv install {version}` (or `uv python install {minor}`, the same minor version)"
+    return f"`pyenv install {version}`"
+
+
+def _uv_downloads() -> list[tuple[int, ...]]:
+    """CPython versions uv can download for this machine (empty without uv)."""
+    import json
+
+    from .pip_install import find_uv
+
+    uv = find_uv()
+    if uv is None:
+        return []
+    try:
+        proc = subprocess.run([uv, "python", "list", "--all-versions", "--only-downloads", "--offline",
+                               "--output-format", "json"], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        entries = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    return [_release(e["version"]) for e in entries if isinstance(e, dict)  # type: ignore[misc]
+            and e.get("implementation") == "cpython" and re.fullmatch(r"\d+\.\d+\.\d+", str(e.get("version")))]
 
 
 def discover_interpreters(search: Sequence[str | os.PathLike] | None = None) -> list[Interpreter]:

@@ -7,15 +7,19 @@ otherwise ``PYTHON -m pip``, bootstrapped with ``ensurepip`` when the env has no
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal, Sequence
 
+from ..asof import pinned_lines, pinned_names, stamp
 from ..errors import EnvironmentBuildError
+from ..requirements import requirement_name
 from .progress import Progress
 
 Installer = Literal["auto", "uv", "pip"]
@@ -52,34 +56,114 @@ def choose_installer(installer: Installer = "auto") -> Literal["uv", "pip"]:
 def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[str],
                          constraints: Sequence[str] = (), quiet: bool = False, *,
                          cwd: str | os.PathLike | None = None, installer: Installer = "auto",
-                         what: str = "pip requirements") -> None:
+                         what: str = "pip requirements", exclude_newer: datetime | None = None) -> None:
     """Install ``requirements`` (limited by ``constraints``) into the environment of ``python_exe``.
 
-    ``cwd`` is where relative paths in requirement lines (``./pkg.whl``) are resolved.
+    ``cwd`` is where relative paths in requirement lines (``./pkg.whl``) are resolved. ``exclude_newer``
+    (UTC) ignores what was uploaded after it, except requirements pinned with ``==`` (see
+    :mod:`envrepro.asof`): uv exempts them per package; pip (26+, ``--uploaded-prior-to``) cannot, so they are
+    installed first without their dependencies, which the second pass then resolves under the cutoff. A pip
+    without the option hands the cutoff to uv when it is installed, else installs without it (warned).
     """
     if not requirements:
         return
     progress = Progress(quiet=quiet)
     tool = choose_installer(installer)
+    if exclude_newer is not None and tool == "pip":
+        problem = _pip_cutoff_problem(python_exe)
+        if problem is not None:
+            tool, exclude_newer = _without_pip_cutoff(python_exe, progress, exclude_newer, problem)
     with tempfile.TemporaryDirectory(prefix="envrepro-pip-") as tmp:
-        req_file = Path(tmp) / "requirements.txt"
-        req_file.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
+        req_file = _write_lines(Path(tmp) / "requirements.txt", requirements)
         args = ["-r", str(req_file)]
         if constraints:
-            cons_file = Path(tmp) / "constraints.txt"
-            cons_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")
-            args += ["-c", str(cons_file)]
+            args += ["-c", str(_write_lines(Path(tmp) / "constraints.txt", constraints))]
         if tool == "uv":
-            cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python_exe), *args]
+            cutoff_args = uv_cutoff_args(exclude_newer, [*requirements, *constraints])
+            cmds = [[find_uv() or "uv", "pip", "install", "--python", os.fspath(python_exe), *args, *cutoff_args]]
         else:
             _ensure_pip(python_exe, progress)
-            cmd = [os.fspath(python_exe), "-m", "pip", "install", "--disable-pip-version-check",
-                   "--no-input", *args]
-        if not progress.enabled:
-            cmd.append("-q")
-        progress.step(f"installing {len(requirements)} {what} with {tool}")
-        run_tool(cmd, progress, cwd=cwd, failure=f"installing {what} with {tool} failed",
-                 hint="check the pins (and constraints) can be satisfied from your package index")
+            pip = [os.fspath(python_exe), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+            cmds = [[*pip, *args]]
+            if exclude_newer is not None:
+                # Pinned versions are never moved: in place before the cutoff applies. A pin of pip itself goes
+                # in last, so the pip that knows --uploaded-prior-to runs the cutoff pass (and pip is exempt).
+                pins = pinned_lines(requirements)
+                own = [line for line in pins if requirement_name(line) == "pip"]
+                rest = [line for line in requirements if line not in own]
+                others = [line for line in pins if line not in own]
+                cutoff_args = ["-r", str(_write_lines(Path(tmp) / "cutoff.txt", rest)), *args[2:]]
+                cmds = [[*pip, *cutoff_args, "--uploaded-prior-to", stamp(exclude_newer)]] if rest else []
+                if others:
+                    cmds.insert(0, [*pip, "--no-deps", "-r", str(_write_lines(Path(tmp) / "pinned.txt", others))])
+                if own:
+                    cmds.append([*pip, "--no-deps", *own])
+        when = f" (uploaded before {stamp(exclude_newer)})" if exclude_newer is not None else ""
+        progress.step(f"installing {len(requirements)} {what} with {tool}{when}")
+        hint = "check the pins (and constraints) can be satisfied from your package index"
+        if exclude_newer is not None:
+            hint += (f"; only what was uploaded before {stamp(exclude_newer)} is used for unpinned packages: pin "
+                     "what must be newer (==), or pass --resolve-as-of now (also if your index has no upload times)")
+        for cmd in cmds:
+            if not progress.enabled:
+                cmd.append("-q")
+            run_tool(cmd, progress, cwd=cwd, failure=f"installing {what} with {tool} failed", hint=hint)
+
+
+def uv_cutoff_args(exclude_newer: datetime | None, lines: Sequence[str]) -> list[str]:
+    """uv's ``--exclude-newer``, with every ``==``-pinned name in ``lines`` exempted (its cutoff moved to now)."""
+    if exclude_newer is None:
+        return []
+    now = stamp(datetime.now(timezone.utc) + timedelta(minutes=1))
+    return ["--exclude-newer", stamp(exclude_newer),
+            *(f"--exclude-newer-package={name}={now}" for name in pinned_names(lines))]
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+_warned_no_cutoff: set[str] = set()
+
+
+_LOCATION_KEYS = ("index-url", "extra-index-url", "find-links")
+
+
+def _pip_cutoff_problem(python_exe: str | os.PathLike) -> str | None:
+    """Why the environment's pip cannot apply a cutoff faithfully, or None when it can.
+
+    pip needs ``--uploaded-prior-to`` (pip 26+; never on Python < 3.9), and it keeps files whose upload time it
+    cannot know: those of local indexes and find-links directories (pip.conf, PIP_* variables). uv drops them.
+    """
+    python = os.fspath(python_exe)
+    helped = subprocess.run([python, "-m", "pip", "install", "--help"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)
+    if helped.returncode != 0 or "--uploaded-prior-to" not in helped.stdout:
+        return "the environment's pip has no --uploaded-prior-to (pip 26+)"
+    config = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL).stdout
+    local = []
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key.rsplit(".", 1)[-1] in _LOCATION_KEYS:
+            local += [v for v in value.strip("'\"").split() if not v.startswith(("http://", "https://"))]
+    if local:
+        return f"pip reads local package locations without upload times ({', '.join(dict.fromkeys(local))})"
+    return None
+
+
+def _without_pip_cutoff(python_exe: str | os.PathLike, progress: Progress, exclude_newer: datetime,
+                        problem: str) -> tuple[Literal["uv", "pip"], datetime | None]:
+    if find_uv() is not None:
+        progress.step(f"{problem}: resolving as of a date with uv instead")
+        return "uv", exclude_newer
+    if os.fspath(python_exe) not in _warned_no_cutoff:
+        _warned_no_cutoff.add(os.fspath(python_exe))
+        logging.getLogger(__name__).warning(
+            "resolving as of %s is not applied: %s and uv is not installed (pip install uv)", stamp(exclude_newer),
+            problem)
+    return "pip", None
 
 
 def _ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
@@ -105,13 +189,20 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _stderr_fd() -> int | None:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor
+        return None
+
+
 def run_tool(cmd: Sequence[str], progress: Progress, *, cwd: str | os.PathLike | None = None,
              env: dict[str, str] | None = None, failure: str, hint: str | None = None) -> str:
     """Run a build tool; stream its output when showing progress, else capture it for the error."""
     tie = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
     try:
-        if progress.enabled:
-            proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, **tie)
+        if progress.enabled:  # the tool's output is progress: stderr, never mixed into envrepro's stdout
+            proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=_stderr_fd(), **tie)
             output = ""
         else:
             proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,

@@ -6,9 +6,11 @@ import asyncio
 import concurrent.futures
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Mapping, Sequence, TypeVar
 
+from ..asof import stamp
 from ..errors import EnvironmentBuildError
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
@@ -93,8 +95,12 @@ def _gateway(rattler: Any, show_progress: bool) -> Any:
 
 def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | None = None,
                      platform: str | None = None, virtual_packages: Sequence[Any] | None = None,
-                     quiet: bool = True) -> list[Any]:
-    """Solve ``spec``'s conda dependencies for ``platform`` (default: this one); returns RepoDataRecords."""
+                     quiet: bool = True, exclude_newer: datetime | None = None) -> list[Any]:
+    """Solve ``spec``'s conda dependencies for ``platform`` (default: this one); returns RepoDataRecords.
+
+    ``exclude_newer`` (UTC) leaves out packages added to their channel after it, except those an exact
+    spec (``name==1.2.3``, ``name=1.2.3=build``) asks for: pinned versions are never moved.
+    """
     rattler = _rattler()
     channels = [rattler.Channel(url) for url in spec.resolved_channels(channel_alias)]
     specs = spec.resolved_specs(channel_alias)
@@ -108,15 +114,25 @@ def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | N
         InvalidMatchSpecError,
         SolverError,
     )
+    gateway = _gateway(rattler, show_progress=not quiet)
+    hint = "relax the pins in conda.yaml, or add (or map with --channel-alias) a channel that has them"
     try:
+        sources: list[Any] = list(channels)
+        cutoff: dict[str, Any] = {}
+        if exclude_newer is not None:
+            # Records without a timestamp are old (conda-forge's first years): keep them.
+            cutoff = {"exclude_newer": exclude_newer, "timestamp_policy": "allow-missing"}
+            pinned = run_async(_pinned_records(rattler, gateway, channels, specs, [target, "noarch"], exclude_newer))
+            if pinned:
+                sources.insert(0, _RecordsSource(pinned))
+            hint += (f"; only packages added before {stamp(exclude_newer)} are used for specs that are not "
+                     "exact: pin what must be newer (name==version), or pass --resolve-as-of now")
         return run_async(rattler.solve(
-            channels, specs, gateway=_gateway(rattler, show_progress=not quiet),
-            platforms=[target, "noarch"], virtual_packages=vpkgs,
+            sources, specs, gateway=gateway, platforms=[target, "noarch"], virtual_packages=vpkgs, **cutoff,
         ))
     except SolverError as exc:
         raise EnvironmentBuildError(
-            f"the conda dependencies cannot be solved for {target}: {_one_line(exc)}", path=where,
-            hint="relax the pins in conda.yaml, or add (or map with --channel-alias) a channel that has them",
+            f"the conda dependencies cannot be solved for {target}: {_one_line(exc)}", path=where, hint=hint,
         ) from None
     except (GatewayError, FetchRepoDataError) as exc:
         raise EnvironmentBuildError(
@@ -126,6 +142,36 @@ def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | N
         ) from None
     except (InvalidChannelError, InvalidMatchSpecError) as exc:
         raise EnvironmentBuildError(f"invalid conda.yaml content: {_one_line(exc)}", path=where) from None
+
+
+async def _pinned_records(rattler: Any, gateway: Any, channels: Sequence[Any], specs: Sequence[str],
+                          platforms: Sequence[str], exclude_newer: datetime) -> list[Any]:
+    """The records exact specs ask for, dated at the cutoff when they are newer, so the solve keeps them."""
+    exact = [rattler.MatchSpec(s) for s in specs]
+    exact = [m for m in exact if m.version is not None and str(m.version).startswith("==")]
+    if not exact:
+        return []
+    found = await gateway.query(channels, list(platforms), exact, recursive=False)
+    records = [r for per_channel in found for r in per_channel if any(m.matches(r) for m in exact)]
+    for record in records:
+        when = record.indexed_timestamp or record.timestamp
+        if when is not None and when > exclude_newer:
+            record.indexed_timestamp = exclude_newer
+    return records
+
+
+class _RecordsSource:
+    """A repodata source (py-rattler's RepoDataSource protocol) serving a fixed list of records. Listed first,
+    it takes the package names it has (strict channel priority) and leaves the others to the channels."""
+
+    def __init__(self, records: Sequence[Any]):
+        self.records = list(records)
+
+    async def fetch_package_records(self, platform: Any, name: Any) -> list[Any]:
+        return [r for r in self.records if r.name.normalized == name.normalized and str(r.subdir) == str(platform)]
+
+    def package_names(self, platform: Any) -> list[str]:
+        return sorted({r.name.normalized for r in self.records if str(r.subdir) == str(platform)})
 
 
 def install_records(records: Sequence[Any], prefix: str | os.PathLike, *, specs: Sequence[str] = (),
@@ -168,7 +214,7 @@ def prefix_python(prefix: str | os.PathLike) -> Path:
 
 
 def install_pip_part(spec: CondaEnvSpec, prefix: str | os.PathLike, *, pip_override: Sequence[str] = (),
-                     quiet: bool = False) -> None:
+                     quiet: bool = False, exclude_newer: datetime | None = None) -> None:
     """Install every ``pip:`` block of conda.yaml, then the overrides, with the prefix's own python."""
     if not spec.pip_requirements and not pip_override:
         return
@@ -179,23 +225,26 @@ def install_pip_part(spec: CondaEnvSpec, prefix: str | os.PathLike, *, pip_overr
             path=spec.source, hint="add 'python=X.Y' to the conda dependencies",
         )
     install_requirements(python, list(spec.pip_requirements), list(spec.pip_constraints), quiet=quiet,
-                         cwd=spec.base_dir)
+                         cwd=spec.base_dir, exclude_newer=exclude_newer)
     if pip_override:  # given on the command line: relative paths are the user's, not the model's
-        install_requirements(python, list(pip_override), quiet=quiet, what="override requirements")
+        install_requirements(python, list(pip_override), quiet=quiet, what="override requirements",
+                             exclude_newer=exclude_newer)
 
 
 def create_conda_prefix(spec: CondaEnvSpec, prefix: str | os.PathLike, *,
                         channel_alias: Mapping[str, str] | None = None, platform: str | None = None,
-                        quiet: bool = False, pip_override: Sequence[str] = ()) -> None:
+                        quiet: bool = False, pip_override: Sequence[str] = (),
+                        exclude_newer: datetime | None = None) -> None:
     """Solve ``spec`` for this platform with rattler, install it into ``prefix``, then its pip part."""
     progress = Progress(quiet=quiet)
     channels = spec.resolved_channels(channel_alias)
     progress.step(f"solving {len(spec.conda_specs)} conda specs from {', '.join(channels)}")
-    records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform, quiet=not progress.enabled)
+    records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform, quiet=not progress.enabled,
+                               exclude_newer=exclude_newer)
     progress.step(f"installing {len(records)} conda packages into {prefix}")
     install_records(records, prefix, specs=spec.resolved_specs(channel_alias), platform=platform,
                     progress=progress)
-    install_pip_part(spec, prefix, pip_override=pip_override, quiet=quiet)
+    install_pip_part(spec, prefix, pip_override=pip_override, quiet=quiet, exclude_newer=exclude_newer)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,8 +1,10 @@
 """Create a virtual environment for python_env.yaml: right interpreter, build dependencies, requirements.
 
-``tool="uv"`` uses ``uv venv`` and ``uv pip install``; ``tool="virtualenv"`` uses the virtualenv package when
-importable (``python -m venv`` otherwise) and the venv's own pip. Venvs are not relocatable, so callers
-build them at their final path (see :mod:`envrepro.envs.cache`).
+``tool="uv"`` uses ``uv venv`` and ``uv pip install``; ``tool="virtualenv"`` uses the virtualenv package and the
+venv's own pip. Where virtualenv cannot make the environment (not installed, or too new for the Python: 20.22
+dropped 3.6, 20.27 dropped 3.7) the interpreter's own ``-m venv`` makes it, with pip upgraded to the last
+release for that Python. Venvs are not relocatable, so callers build them at their final path (see
+:mod:`envrepro.envs.cache`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -34,12 +37,14 @@ def venv_python(prefix: str | os.PathLike) -> Path:
 def create_venv(prefix: str | os.PathLike, *, python_version: str, build_dependencies: Sequence[str] = (),
                 requirements: Sequence[str] = (), constraints: Sequence[str] = (), tool: VenvTool | None = None,
                 quiet: bool = False, interpreter: Interpreter | None = None,
-                pip_override: Sequence[str] = (), cwd: str | os.PathLike | None = None) -> Interpreter:
+                pip_override: Sequence[str] = (), cwd: str | os.PathLike | None = None,
+                exclude_newer: datetime | None = None) -> Interpreter:
     """Create a venv at ``prefix`` and install build dependencies, then requirements (+ constraints).
 
     ``pip_override`` requirements are installed last, on top, without the constraints. ``cwd`` is where
-    relative paths in the model's requirements resolve (the model directory). Returns the base
-    interpreter used (``exact`` is False when only the minor version matched).
+    relative paths in the model's requirements resolve (the model directory). ``exclude_newer`` (UTC) resolves
+    what is not pinned as of then (:mod:`envrepro.asof`). Returns the base interpreter used (``exact`` is False
+    when only the minor version matched).
     """
     tool = tool or default_venv_tool()
     if tool not in ("uv", "virtualenv"):
@@ -48,35 +53,81 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
     base = interpreter or find_interpreter(python_version)
     progress.step(f"creating a {tool} environment with Python {base.version} ({base.path})")
     prefix = Path(prefix)
+    installer: Literal["uv", "pip"] = "pip"
+    last_pip = None
     if tool == "uv":
         uv = find_uv()
         if uv is None:
             raise EnvironmentBuildError("uv is not installed", hint="pip install uv, or use --env-manager virtualenv")
         cmd = [uv, "venv", "--python", os.fspath(base.path), "--no-project", os.fspath(prefix)]
-        if not progress.enabled:
-            cmd.append("--quiet")
         installer = "uv"
-    elif importlib.util.find_spec("virtualenv") is not None:
+    elif _virtualenv_can_target(base):
         # virtualenv seeds pip/setuptools/wheel from wheels it ships: no network needed.
         cmd = [sys.executable, "-m", "virtualenv", "--python", os.fspath(base.path), os.fspath(prefix)]
-        if not progress.enabled:
-            cmd.append("--quiet")
-        installer = "pip"
+        if exclude_newer is not None:
+            # Today's seeded setuptools would count as "already satisfied" and stay: seed none, install it as
+            # of the cutoff (where virtualenv would have seeded it, Python < 3.12).
+            cmd.append("--no-setuptools")
+            if _minor_tuple(base) < (3, 12) and "setuptools" not in _names(build_dependencies):
+                build_dependencies = [*build_dependencies, "setuptools"]
     else:
-        cmd = [os.fspath(base.path), "-m", "venv", os.fspath(prefix)]
-        installer = "pip"
+        cmd, last_pip = _fallback_venv_command(base, prefix, progress)
+    if not progress.enabled and cmd[1:3] != ["-m", "venv"]:
+        cmd.append("--quiet")
     run_tool(cmd, progress, failure=f"creating the {tool} environment failed",
              hint="check the interpreter works and the target directory is writable")
     python = venv_python(prefix)
     if not python.exists():
         raise EnvironmentBuildError(f"{cmd[0]} did not create {python}")
+    if last_pip is not None:
+        install_requirements(python, [f"pip=={last_pip}"], quiet=quiet, installer="pip", what="pip upgrade")
     install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
-                         what="build dependencies")
+                         what="build dependencies", exclude_newer=exclude_newer)
     install_requirements(python, list(requirements), list(constraints), quiet=quiet, installer=installer,
-                         cwd=cwd, what="requirements")
+                         cwd=cwd, what="requirements", exclude_newer=exclude_newer)
     install_requirements(python, list(pip_override), quiet=quiet, installer=installer,
-                         what="override requirements")
+                         what="override requirements", exclude_newer=exclude_newer)
     return base
+
+
+# The last pip for Pythons whose ensurepip ships a pip that cannot read today's wheel tags (3.6: pip 18.1).
+_LAST_PIP = {(3, 6): "21.3.1", (3, 7): "24.0"}
+# virtualenv releases that dropped creating environments for old Pythons (its interpreter probe is 3.8 code).
+_VIRTUALENV_DROPPED = (((20, 27), (3, 7)), ((20, 22), (3, 6)))
+
+
+def _virtualenv_can_target(base: Interpreter) -> bool:
+    """virtualenv is importable here and still creates environments for ``base``'s Python."""
+    if importlib.util.find_spec("virtualenv") is None:
+        return False
+    from importlib import metadata
+
+    try:
+        release = tuple(int(p) for p in metadata.version("virtualenv").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return True
+    return not any(release >= since and _minor_tuple(base) <= dropped for since, dropped in _VIRTUALENV_DROPPED)
+
+
+def _fallback_venv_command(base: Interpreter, prefix: Path, progress: Progress) -> tuple[list[str], str | None]:
+    """No usable virtualenv for ``base``: the interpreter's own ``-m venv``, then (for 3.6 and 3.7, whose
+    ensurepip pip is too old for today's wheels) the last pip release for it. Says so in one line."""
+    why = "virtualenv cannot create it" if importlib.util.find_spec("virtualenv") else "virtualenv is not installed"
+    last_pip = _LAST_PIP.get(_minor_tuple(base))
+    progress.step(f"Python {base.minor}: {why}; using its own `python -m venv`"
+                  + (f" and pip {last_pip}" if last_pip else ""))
+    return [os.fspath(base.path), "-m", "venv", os.fspath(prefix)], last_pip
+
+
+def _names(lines: Sequence[str]) -> set[str]:
+    from ..requirements import requirement_name
+
+    return {name for name in map(requirement_name, lines) if name}
+
+
+def _minor_tuple(base: Interpreter) -> tuple[int, int]:
+    major, minor = base.minor.split(".")
+    return int(major), int(minor)
 
 
 def venv_cache_fields(*, python_version: str, build_dependencies: Sequence[str], requirements: Sequence[str],

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .. import __version__
+from ..asof import ResolveAsOf
+from ..asof import resolve_as_of as resolve_as_of_for
 from ..envs.conda_spec import resolve_channel
 from ..envs.external_conda import resolve_conda_exe
 from ..envs.progress import Progress
@@ -29,15 +33,18 @@ LAST_TIMINGS: dict[str, float] = {}
 def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), output: str | os.PathLike | None = None,
                *, channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
                quiet: bool = False, virtual_packages: Iterable[str] = (), pip_only: bool = False,
-               record: bool = True) -> Path:
+               record: bool = True, resolve_as_of: str | date | datetime | None = None) -> Path:
     """Lock ``model_path``'s environment for ``platforms`` (default linux-64, osx-arm64, win-64).
 
     Writes ``output`` (default ``<model>/conda-lock.yml``) in conda-lock's v1 format and records it in
     MLmodel. ``virtual_packages`` are ``[PLATFORM:]__NAME=VERSION`` overrides of the assumed defaults.
     ``pip_only`` locks python_env.yaml/requirements.txt (what the uv and virtualenv managers build) instead
     of conda.yaml. ``conda_exe`` makes conda-lock (with that binary) solve instead of the embedded engine.
+    What the model leaves unpinned resolves as of its save time, as when building (``resolve_as_of``: a date,
+    or "now"; see :mod:`envrepro.asof`).
     """
     model = ModelDir.open(model_path)
+    as_of = resolve_as_of_for(model.mlmodel.utc_time_created, resolve_as_of)
     platforms = list(dict.fromkeys(platforms or DEFAULT_PLATFORMS))
     kind: Kind = "pip" if pip_only else "conda"
     spec = read_lock_input(model, kind)
@@ -51,18 +58,26 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
     conda_exe = resolve_conda_exe(conda_exe) if kind == "conda" else None  # also ENVREPRO_CONDA_EXE
     if conda_exe is not None:
         assert spec.conda is not None
+        if as_of.cutoff is not None:
+            logging.getLogger(__name__).warning("conda-lock cannot resolve as of a date: the lock resolves as of "
+                                                "today; drop --conda-exe to use the built-in engine, which can")
+            as_of = ResolveAsOf(None, "conda-lock has no cutoff")
         progress.step(f"locking with conda-lock ({conda_exe}) for {', '.join(platforms)}")
         packages = _timed("conda-lock", lambda: solve_with_conda_lock(
             spec.conda, platforms, conda_exe, channel_alias=channel_alias, virtual_packages=vpkgs, quiet=quiet))
     else:
+        if as_of.cutoff is not None:
+            progress.step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
         for platform in platforms:
-            packages += _lock_platform(spec, platform, vpkgs[platform], channel_alias, progress)
+            packages += _lock_platform(spec, platform, vpkgs[platform], channel_alias, progress, as_of.cutoff)
 
     custom = {KIND_KEY: kind, "envrepro.version": __version__,
               "envrepro.solver": "conda-lock" if conda_exe is not None else "envrepro"}
     custom.update({VPKG_KEY + p: virtual.encode(v) for p, v in vpkgs.items()})
     if kind == "pip":
         custom[PYTHON_KEY] = spec.python_version
+    if as_of.cutoff is not None:
+        custom["envrepro.resolve_as_of"] = as_of.stamp
     if channel_alias:
         custom["envrepro.channel_alias"] = ",".join(f"{k}={v}" for k, v in sorted(channel_alias.items()))
     channels = _channels(spec, channel_alias)
@@ -79,13 +94,15 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
 
 
 def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
-                   channel_alias: Mapping[str, str] | None, progress: Progress) -> list[LockedPackage]:
+                   channel_alias: Mapping[str, str] | None, progress: Progress,
+                   exclude_newer: datetime | None = None) -> list[LockedPackage]:
     conda: list[LockedPackage] = []
     python_version = spec.python_version
     if spec.conda is not None:
         progress.step(f"solving {len(spec.conda.conda_specs)} conda specs for {platform}")
         conda = _timed(f"conda solve {platform}", lambda: solve_platform(
-            spec.conda, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled))
+            spec.conda, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled,
+            exclude_newer=exclude_newer))
         python = next((p for p in conda if p.name == "python"), None)
         if python is None and spec.pip_requirements:
             raise EnvironmentBuildError("conda.yaml has pip requirements but its conda part has no python",
@@ -95,7 +112,7 @@ def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
     pip = _timed(f"pip resolve {platform}", lambda: lock_pip(
         requirements, spec.pip_constraints, platform=platform, python_version=python_version,
         virtual_packages=vpkgs, conda_packages={p.name: p.version for p in conda}, cwd=spec.model_dir,
-        quiet=not progress.enabled))
+        quiet=not progress.enabled, exclude_newer=exclude_newer))
     return conda + pip
 
 

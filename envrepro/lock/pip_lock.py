@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
-from ..envs.pip_install import find_uv, run_tool
+from ..envs.pip_install import find_uv, run_tool, uv_cutoff_args
 from ..envs.progress import Progress
 from ..errors import EnvironmentBuildError
 from .lockfile import LockedPackage
@@ -52,24 +53,31 @@ def uv_target(platform: str, virtual_packages: Mapping[str, str]) -> tuple[str, 
 
 def lock_pip(requirements: Sequence[str], constraints: Sequence[str], *, platform: str, python_version: str,
              virtual_packages: Mapping[str, str], conda_packages: Mapping[str, str] | None = None,
-             cwd: str | os.PathLike | None = None, quiet: bool = True) -> list[LockedPackage]:
-    """Pinned, hashed pip packages for ``platform``; ``conda_packages`` is name → version of the conda part."""
+             cwd: str | os.PathLike | None = None, quiet: bool = True,
+             exclude_newer: datetime | None = None) -> list[LockedPackage]:
+    """Pinned, hashed pip packages for ``platform``; ``conda_packages`` is name → version of the conda part.
+
+    ``exclude_newer`` (UTC): what is not pinned with ``==`` resolves as of then (see :mod:`envrepro.asof`).
+    """
     if not requirements:
         return []
     conda = {canonicalize_name(k): v for k, v in (conda_packages or {}).items()}
-    resolved = _compile(requirements, constraints, platform, python_version, virtual_packages, cwd, quiet)
+    cutoff = uv_cutoff_args(exclude_newer, [*requirements, *constraints])
+    resolved = _compile(requirements, constraints, platform, python_version, virtual_packages, cwd, quiet,
+                        cutoff=cutoff)
     overlap = {name: conda[name] for name in (canonicalize_name(p["name"]) for p in resolved) if name in conda}
     if overlap:
         # Let the conda part win: pin those to the conda versions and drop them from the pip list.
         pins = [f"{name}=={version}" for name, version in sorted(overlap.items())]
         resolved = _compile(requirements, [*constraints, *pins], platform, python_version, virtual_packages, cwd,
-                            quiet, what=f" (with {', '.join(pins)} from the conda part)")
+                            quiet, what=f" (with {', '.join(pins)} from the conda part)",
+                            cutoff=uv_cutoff_args(exclude_newer, [*requirements, *constraints, *pins]))
     return [_to_locked(p, platform) for p in resolved if canonicalize_name(p["name"]) not in overlap]
 
 
 def _compile(requirements: Sequence[str], constraints: Sequence[str], platform: str, python_version: str,
              virtual_packages: Mapping[str, str], cwd: str | os.PathLike | None, quiet: bool,
-             what: str = "") -> list[dict[str, Any]]:
+             what: str = "", cutoff: Sequence[str] = ()) -> list[dict[str, Any]]:
     uv = find_uv()
     if uv is None:
         raise EnvironmentBuildError("locking pip requirements needs uv, which is not installed", hint="pip install uv")
@@ -80,7 +88,8 @@ def _compile(requirements: Sequence[str], constraints: Sequence[str], platform: 
         req_file.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
         out = Path(tmp) / "pylock.toml"
         cmd = [uv, "pip", "compile", os.fspath(req_file), "--python-platform", target, "--python-version",
-               python_version, "--format", "pylock.toml", "--generate-hashes", "--no-header", "-o", os.fspath(out)]
+               python_version, "--format", "pylock.toml", "--generate-hashes", "--no-header", "-o", os.fspath(out),
+               *cutoff]
         if constraints:
             cons_file = Path(tmp) / "constraints.txt"
             cons_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")

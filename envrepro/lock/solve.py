@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,10 +25,12 @@ from .lockfile import LockedPackage, read_lockfile
 
 
 def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[str, str], *,
-                   channel_alias: Mapping[str, str] | None = None, quiet: bool = True) -> list[LockedPackage]:
+                   channel_alias: Mapping[str, str] | None = None, quiet: bool = True,
+                   exclude_newer: datetime | None = None) -> list[LockedPackage]:
     """Solve ``spec``'s conda part for ``platform`` with rattler; returns the locked conda packages."""
     records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform,
-                               virtual_packages=virtual.to_rattler(virtual_packages), quiet=quiet)
+                               virtual_packages=virtual.to_rattler(virtual_packages), quiet=quiet,
+                               exclude_newer=exclude_newer)
     return [record_to_locked(record, platform) for record in records]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -108,10 +109,12 @@ def _write_mlflow_model(path: Path, model) -> None:
     import cloudpickle
     import numpy
 
+    # Saved now, like its pins (MLflow 3.17.2's dependencies did not exist at an older save date).
+    saved = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
     write_mlflow_sklearn_model(path, python=sys.version.split()[0], sklearn=sklearn.__version__, mlflow="3.17.2",
                                requirements=[MLFLOW_SKINNY, pin("cloudpickle"), f"numpy=={numpy.__version__}",
                                              pin("pandas"), f"scikit-learn=={sklearn.__version__}"],
-                               pickled=cloudpickle.dumps(model))
+                               pickled=cloudpickle.dumps(model), utc_time_created=saved)
 
 
 def test_mlflow_sklearn_model_served_without_importing_mlflow(tmp_path, sklearn_model, iris_like):

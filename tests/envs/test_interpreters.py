@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 import sys
 import warnings
@@ -8,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envrepro.envs.interpreters import InterpreterVersionWarning, discover_interpreters, find_interpreter
+from envrepro.envs.interpreters import (InterpreterVersionWarning, discover_interpreters, find_interpreter,
+                                        install_hint)
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]
@@ -45,8 +48,30 @@ def test_exact_match_wins_over_search_order(fakes):
     assert found.path == fakes / "other" / "python" and found.exact
 
 
-def test_same_minor_version_with_a_warning_naming_the_fix(fakes):
-    with pytest.warns(InterpreterVersionWarning, match=r"Python 3\.99\.0 not found; using 3\.99\.4.*uv python install"):
+def fake_uv(directory: Path, *versions: str) -> Path:
+    """A `uv` whose `python list --only-downloads --output-format json` offers CPython ``versions``."""
+    entries = [{"key": f"cpython-{v}-linux-x86_64-gnu", "version": v, "implementation": "cpython",
+                "variant": "default", "path": None, "url": f"https://example.invalid/cpython-{v}.tar.gz"}
+               for v in versions] + [{"key": "pypy-3.97.3", "version": "3.97.3", "implementation": "pypy"}]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "uv"
+    path.write_text("#!/bin/sh\n[ \"$1 $2\" = 'python list' ] || exit 2\n"
+                    f"cat <<'EOF'\n{json.dumps(entries)}\nEOF\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def uv_offers(tmp_path, monkeypatch):
+    def offer(*versions: str) -> None:
+        monkeypatch.setenv("ENVREPRO_UV", str(fake_uv(tmp_path / "fake-uv", *versions)))
+    return offer
+
+
+def test_same_minor_version_with_a_warning_naming_the_fix(fakes, uv_offers):
+    uv_offers("3.99.0", "3.99.4")
+    with pytest.warns(InterpreterVersionWarning, match=r"Python 3\.99\.0 not found; using 3\.99\.4.*"
+                                                       r"`uv python install 3\.99\.0`"):
         found = find_interpreter("3.99.0", search=[fakes / "bin", fakes / "bin" / "pypy"])
     # CPython preferred over a PyPy of a higher patch release
     assert (found.version, found.implementation, found.exact) == ("3.99.4", "CPython", False)
@@ -59,14 +84,38 @@ def test_minor_only_request_takes_the_highest_patch_silently(fakes):
     assert found.version == "3.99.4" and found.exact
 
 
-def test_no_match_lists_what_was_found_and_how_to_get_it(fakes):
+def test_no_match_lists_what_was_found_and_how_to_get_it(fakes, uv_offers):
+    uv_offers("3.97.3", "3.99.4")
     with pytest.raises(EnvironmentBuildError) as info:
         find_interpreter("3.97.3", search=[fakes / "bin", fakes / "other"])
     message = str(info.value)
     assert "no Python 3.97.3 found" in message
     assert f"3.98.2 ({fakes / 'bin' / 'python3.98'})" in message and "3.99.1" in message
-    assert "uv python install 3.97.3" in message and "pyenv install 3.97.3" in message
+    assert "install it with `uv python install 3.97.3`, or add its directory" in message
     assert "9.9.9" not in message
+
+
+@pytest.mark.parametrize("offered, hint", [
+    ((), "`pyenv install 3.97.3`"),  # uv has no such download (a PyPy 3.97.3 is not CPython)
+    (("3.97.1", "3.98.2"), "`pyenv install 3.97.3` (or `uv python install 3.97`, the same minor version)"),
+    (("3.97.3",), "`uv python install 3.97.3`"),
+])
+def test_the_hint_names_uv_only_for_versions_it_can_download(fakes, uv_offers, offered, hint):
+    uv_offers(*offered)
+    with pytest.raises(EnvironmentBuildError, match=re.escape(f"install it with {hint}, or add")):
+        find_interpreter("3.97.3", search=[fakes / "bin"])
+
+
+def test_without_uv_the_hint_is_pyenv(fakes, monkeypatch):
+    monkeypatch.setenv("ENVREPRO_UV", str(fakes / "no-such-uv"))
+    with pytest.raises(EnvironmentBuildError, match=re.escape("install it with `pyenv install 3.96.2`")):
+        find_interpreter("3.96.2", search=[fakes / "other"])
+
+
+def test_real_uv_offers_no_python_3_7_download():
+    # uv's own list (offline): CPython 3.8+ builds, nothing for 3.6 or 3.7; the hint must not send people there.
+    assert install_hint("3.7.16") == "`pyenv install 3.7.16`" and install_hint("3.6.15") == "`pyenv install 3.6.15`"
+    assert install_hint("3.8.18") == "`uv python install 3.8.18`"
 
 
 def test_search_environment_variable_is_searched_first(fakes, monkeypatch):
