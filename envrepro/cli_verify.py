@@ -8,6 +8,7 @@ import sys
 import click
 
 from .cli_bundle import MODEL, MODEL_HELP
+from .cli_options import RESOLVE_AS_OF
 
 
 @click.command("verify")
@@ -35,12 +36,13 @@ from .cli_bundle import MODEL, MODEL_HELP
               help="Use this conda/mamba/micromamba instead of the embedded engine (also ENVREPRO_CONDA_EXE).")
 @click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
               help="Map a channel to a mirror URL or local path (repeatable).")
+@RESOLVE_AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def verify_cmd(model_path: str, env_manager: str | None, against: str | None, expected: str | None,
                input_path: str | None, content_type: str, rtol: float, atol: float, overrides: tuple[str, ...],
-               env_prefix: str | None, conda_exe: str | None, channel_aliases: tuple[str, ...], as_json: bool,
-               quiet: bool) -> None:
+               env_prefix: str | None, conda_exe: str | None, channel_aliases: tuple[str, ...],
+               resolve_as_of: str | None, as_json: bool, quiet: bool) -> None:
     """Rebuild (or reuse) the model's environment, predict there, and compare with the recorded output.
 
     \b
@@ -53,6 +55,8 @@ def verify_cmd(model_path: str, env_manager: str | None, against: str | None, ex
     from .verify import verify_model
 
     options: dict = {}
+    if resolve_as_of is not None:
+        options["resolve_as_of"] = resolve_as_of
     if conda_exe:
         options["conda_exe"] = conda_exe
     if channel_aliases:

@@ -3,6 +3,7 @@ two reproductions of an MLflow-format model, and real models saved by old MLflow
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import textwrap
@@ -66,11 +67,12 @@ def test_mlflow_format_model_two_reproductions(tmp_path, sklearn_model, iris_lik
     import sklearn
 
     X, _ = iris_like
+    saved = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # as its pins
     model = write_mlflow_sklearn_model(
         tmp_path / "mlflow-model", python=sys.version.split()[0], sklearn=sklearn.__version__, mlflow="2.14.1",
         requirements=[f"cloudpickle=={cloudpickle.__version__}", f"numpy=={numpy.__version__}",
                       f"pandas=={pandas.__version__}", f"scikit-learn=={sklearn.__version__}"],
-        pickled=cloudpickle.dumps(sklearn_model))
+        pickled=cloudpickle.dumps(sklearn_model), utc_time_created=saved)
     (model / "input_example.json").write_text(json.dumps({"columns": [0, 1, 2, 3], "data": X[:5].tolist()}))
     with open(model / "MLmodel", "a") as fh:
         fh.write("saved_input_example_info:\n  artifact_path: input_example.json\n  pandas_orient: split\n"
