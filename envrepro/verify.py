@@ -232,6 +232,9 @@ def verify_model(model_path: str | os.PathLike, *, env_manager: str | None = Non
     model = ModelDir.open(model_path)
     if against is not None and expected is not None:
         raise EnvreproError("--against and --expected name two references: give one")
+    if against is not None and against not in ENV_MANAGERS and not Path(against).is_dir():  # before any build
+        raise EnvreproError(f"--against takes an env manager ({', '.join(ENV_MANAGERS)}) or an environment's "
+                            f"prefix; {against!r} is neither")
     if against is None and expected is None:
         if input_path is not None:
             raise EnvreproError("the recorded output is for the input example, not for -i",
@@ -262,10 +265,7 @@ def verify_model(model_path: str | os.PathLike, *, env_manager: str | None = Non
 def _against_env(model: ModelDir, against: str, *, quiet: bool, **engine_options: Any) -> Environment:
     if against in ENV_MANAGERS:
         return create_env(model.path, env_manager=against, quiet=quiet, **engine_options)
-    if Path(against).is_dir():
-        return existing_env(against)
-    raise EnvreproError(f"--against takes an env manager ({', '.join(ENV_MANAGERS)}) or an environment's prefix; "
-                        f"{against!r} is neither")
+    return existing_env(against)
 
 
 def _read_expected(path: str | os.PathLike) -> Any:
