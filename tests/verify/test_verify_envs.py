@@ -21,42 +21,46 @@ pytestmark = pytest.mark.slow  # real venvs (packages from PyPI, or uv's cache)
 
 @pytest.fixture
 def versioned_model(tmp_path, monkeypatch) -> Path:
-    """A pyfunc model whose output depends on the installed `packaging` (its major version scales the input)."""
+    """A pyfunc model whose output depends on the installed cloudpickle (its version, as a number, scales the
+    input). cloudpickle, not a package that others vendor: the save-time capture sees the saving process's
+    sys.path, where another copy could come first."""
     src = tmp_path / "usercode"
     src.mkdir()
     (src / "versioned.py").write_text(textwrap.dedent("""
-        import packaging
+        import cloudpickle
         from envrepro import PythonModel
 
         class Versioned(PythonModel):
             def predict(self, context, model_input, params=None):
-                major = int(packaging.__version__.split(".")[0])
-                return [x * major for x in model_input]
+                factor = int(cloudpickle.__version__.replace(".", ""))
+                return [x * factor for x in model_input]
     """))
     monkeypatch.syspath_prepend(str(src))
     import versioned
 
     path = tmp_path / "model"
     envrepro.save_model(versioned.Versioned(), path, input_example=[1, 2], code_paths=[src / "versioned.py"])
-    assert any(line.startswith("packaging==") for line in (path / "requirements.txt").read_text().splitlines())
+    assert any(line.startswith("cloudpickle==") for line in (path / "requirements.txt").read_text().splitlines())
     return path
 
 
 def test_a_uv_rebuild_matches_and_an_upgrade_that_changes_the_output_does_not(versioned_model):
-    import packaging
+    import cloudpickle
 
-    major = int(packaging.__version__.split(".")[0])
+    factor = int(cloudpickle.__version__.replace(".", ""))
+    assert factor != 311, "pick another cloudpickle for the override"
     ok = run_cli("verify", "-m", str(versioned_model), "--env-manager", "uv", "-q", timeout=900)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith("verified: the uv environment (") and "2 values match" in ok.stdout
     changed = run_cli("verify", "-m", str(versioned_model), "--env-manager", "uv", "-q",
-                      "--pip-requirements-override", "packaging==24.2", timeout=900)
+                      "--pip-requirements-override", "cloudpickle==3.1.1", timeout=900)
     assert changed.returncode == 1, changed.stdout + changed.stderr
     lines = changed.stdout.strip().splitlines()
     assert lines[0].startswith("MISMATCH: the uv environment (") and "at 2 of 2 values" in lines[0]
-    assert lines[1] == f"  predictions[0]: expected {major}, got 24  (off by {major - 24}, relative " \
-                       f"{(major - 24) / major:.3g})"
-    assert lines[2].startswith(f"  predictions[1]: expected {2 * major}, got 48")
+    diff = factor - 311
+    assert lines[1] == f"  predictions[0]: expected {factor}, got 311  (off by {abs(diff)}, relative " \
+                       f"{abs(diff) / factor:.3g})"
+    assert lines[2].startswith(f"  predictions[1]: expected {2 * factor}, got 622")
 
 
 def test_mlflow_format_model_two_reproductions(tmp_path, sklearn_model, iris_like):
