@@ -131,7 +131,9 @@ def _add_input_example(model: Path, rows) -> None:
 
 
 def test_input_needs_a_reference_for_it(saved_sklearn_dir, tmp_path):
-    (tmp_path / "in.json").write_text(json.dumps({"inputs": [[0, 0, 0, 0]]}))
+    # named columns: the shared model's signature names them
+    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": {"columns": ["a", "b", "c", "d"],
+                                                                      "data": [[0, 0, 0, 0]]}}))
     proc = run_cli("verify", "-m", str(saved_sklearn_dir), "--env-manager", "local", "-i", str(tmp_path / "in.json"))
     assert proc.returncode == 2 and "the recorded output is for the input example" in proc.stderr
     proc = run_cli("verify", "-m", str(saved_sklearn_dir), "--env-manager", "local", "-i", str(tmp_path / "in.json"),
