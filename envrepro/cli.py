@@ -11,6 +11,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_bundle import MODEL, MODEL_HELP
 from .cli_options import RESOLVE_AS_OF
 from .errors import EnvreproError
 
@@ -61,7 +62,7 @@ def flavors_cmd(as_json: bool) -> None:
 
 
 @cli.command("inspect")
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--why", is_flag=True, help="Show why each requirement is there.")
 def inspect_cmd(model_path: str, as_json: bool, why: bool) -> None:
@@ -137,25 +138,37 @@ def env_group() -> None:
 
 
 @env_group.command("create")
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-m", "--model", "model_path", type=MODEL, default=None, help=MODEL_HELP)
+@click.option("--from-bundle", type=click.Path(dir_okay=False), default=None,
+              help="Install the environment of this bundle from its packages only (no network), instead of -m.")
 @click.option("--from-lock/--no-lock", "from_lock", default=None,
               help="Install exactly the model's lock file (default: when one is present, for --env-manager conda).")
 @click.option("--prefix", type=click.Path(), default=None,
               help="Build at this path instead of the cache (must not exist or be empty), e.g. in a Dockerfile.")
 @_env_options
-def env_create_cmd(model_path: str, from_lock: bool | None, prefix: str | None, env_manager: str | None,
-                   overrides: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
-                   resolve_as_of: str | None, quiet: bool) -> None:
+def env_create_cmd(model_path: str | None, from_bundle: str | None, from_lock: bool | None, prefix: str | None,
+                   env_manager: str | None, overrides: tuple[str, ...], conda_exe: str | None,
+                   channel_aliases: tuple[str, ...], resolve_as_of: str | None, quiet: bool) -> None:
     """Build (or reuse) the model's environment and print its prefix."""
     from .environments import create_env
 
-    options = _engine_options(conda_exe, channel_aliases, resolve_as_of)
-    if from_lock is not None:
-        options["from_lock"] = from_lock
-    if prefix is not None:
-        options["prefix"] = prefix
-    env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides), quiet=quiet,
-                     **options)
+    if from_bundle is not None:  # see cli_bundle.py
+        from .cli_bundle import env_from_bundle
+
+        env = env_from_bundle(from_bundle, {"-m": model_path, "--pip-requirements-override": overrides,
+                                            "--no-lock": from_lock is False, "--conda-exe": conda_exe,
+                                            "--channel-alias": channel_aliases, "--resolve-as-of": resolve_as_of},
+                              env_manager=env_manager, prefix=prefix, quiet=quiet)
+    elif model_path is None:
+        raise EnvreproError("give the model with -m MODEL (a directory or a bundle file), or --from-bundle FILE")
+    else:
+        options = _engine_options(conda_exe, channel_aliases, resolve_as_of)
+        if from_lock is not None:
+            options["from_lock"] = from_lock
+        if prefix is not None:
+            options["prefix"] = prefix
+        env = create_env(model_path, env_manager=env_manager, pip_requirements_override=list(overrides),
+                         quiet=quiet, **options)
     for mismatch in env.mismatches:
         click.echo(f"mismatch: {mismatch}", err=True)
     click.echo(str(env.prefix))
@@ -203,7 +216,7 @@ def env_prune_cmd(days: float) -> None:
 
 
 @cli.command("predict")
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP)
 @click.option("-i", "--input", "input_path", required=True, help="Input file (JSON scoring payload or CSV); - for stdin.")
 @click.option("-o", "--output", "output_path", default=None, help="Write predictions here (default: stdout).")
 @click.option("-t", "--content-type", type=click.Choice(["json", "csv", "parquet"]), default=None,
@@ -253,7 +266,7 @@ def _read_input(path: str) -> bytes:
 
 
 @cli.command("serve")
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(), help="Model directory.")
+@click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP)
 @click.option("-p", "--port", default=5000, show_default=True, type=int)
 @click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256))
@@ -285,11 +298,15 @@ from .cli_audit import audit  # noqa: E402  (a command defined in its own module
 
 from .cli_docker import build_docker, generate_dockerfile  # noqa: E402
 from .cli_lock import lock_cmd  # noqa: E402
+from .cli_bundle import bundle_cmd  # noqa: E402
+from .cli_verify import verify_cmd  # noqa: E402
 
 cli.add_command(audit)
 cli.add_command(lock_cmd)
 cli.add_command(generate_dockerfile)
 cli.add_command(build_docker)
+cli.add_command(bundle_cmd)
+cli.add_command(verify_cmd)
 
 
 def main() -> None:

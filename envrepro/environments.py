@@ -46,7 +46,8 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
                **engine_options: object) -> Environment:
     """Build (or reuse from the cache) the environment a model recorded, and return it.
 
-    ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv.
+    ``env_manager``: "uv", "virtualenv", "conda" or "local"; by default uv when installed, else virtualenv (for a
+    model unpacked from a bundle, the bundle's manager: see envrepro.bundle.origin).
 
     ``prefix=PATH`` (an engine option) builds at PATH instead of the cache; ``env_prefix=PATH`` uses an
     environment built there earlier and builds nothing. ``resolve_as_of=DATE|"now"`` (an engine option)
@@ -59,6 +60,10 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
     if env_prefix is not None:
         ModelDir.open(model_uri)  # still fail clearly on a bad model path
         return existing_env(env_prefix)
+    # A model unpacked from a bundle (`-m bundle.tar`) builds with the bundle's manager, from its packages.
+    from .bundle.origin import bundled_env_manager
+
+    env_manager = bundled_env_manager(model_uri, env_manager)
     if env_manager is None:  # uv when it is installed, virtualenv (or venv) otherwise
         from .envs.venv_engine import default_venv_tool
 

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,8 @@ def load_spec(model: ModelDir, *, name: str | None = None) -> dict[str, Any]:
         "loader": choice.spec(),
         "flavors": list(model.mlmodel.flavors),
         "input_example": model.mlmodel.saved_input_example_info,
+        # As MLflow wrote it (JSON strings): the runtime parses and enforces it (envrepro_runtime.signature).
+        "signature": model.mlmodel.extra.get("signature"),
     }
 
 
@@ -129,7 +132,28 @@ def worker_command(python: str | os.PathLike, command: str, spec: dict[str, Any]
     worker's stderr goes straight to the user (``serve`` execs it)."""
     # -I: nothing from the user's site or PYTHON* variables; -B: no bytecode written into the model's code/.
     head = [os.fspath(python), "-I", "-B", str(runtime_dir() / "bootstrap.py"), "--report", report]
-    return [*head, *(["-v"] if verbose else []), command, "--spec", json.dumps(spec), *args]
+    return [*head, *(["-v"] if verbose else []), command, "--spec", "@" + str(spec_file(spec)), *args]
+
+
+def spec_file(spec: dict[str, Any]) -> Path:
+    """The load spec as a content-addressed file under ENVREPRO_HOME (one argument holds at most 128 KiB on
+    Linux, and a wide signature exceeds that). Kept: a served model reads it for as long as it serves."""
+    from .fsutil import atomic_write_text
+
+    text = json.dumps(spec, sort_keys=True)
+    name = f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    # A container's server user may not write ENVREPRO_HOME (root built it): then a private temp directory.
+    for root in (envrepro_home() / "specs", Path(tempfile.gettempdir()) / f"envrepro-specs-{os.getuid()}"):
+        path = root / name
+        try:
+            if not path.exists():
+                root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                atomic_write_text(path, text)
+            return path
+        except OSError:
+            continue
+    raise EnvreproError("cannot write the model's load spec", path=envrepro_home(),
+                        hint="make ENVREPRO_HOME (or the temp directory) writable")
 
 
 def explain_failure(stderr: str, model_name: str, returncode: int) -> EnvreproError:

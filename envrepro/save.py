@@ -15,9 +15,11 @@ from .examples import save_input_example
 from .fsutil import read_text, staging_dir
 from .hookspecs import Flavor
 from .model import CODE_DIR, CONDA_FILE, MLMODEL, PROVENANCE_FILE, PYFUNC, PYTHON_ENV_FILE, MLmodel, ModelDir
+from .output_example import record_output
 from .plugins import flavor_for_object, get_flavor
 from .provenance import render_provenance
 from .requirements import RequirementSet, coerce_requirements, merge_requirements, requirement_name
+from .signature import resolve_signature
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ def save_model(
     *,
     flavor: str | None = None,
     input_example: Any = None,
+    signature: Any = None,
     pip_requirements: Requirements = None,
     extra_pip_requirements: Requirements = None,
     conda_env: str | os.PathLike | Mapping[str, Any] | None = None,
@@ -85,6 +88,10 @@ def save_model(
     (replace), ``extra_pip_requirements`` (add; same name replaces the inferred pin) or ``conda_env``
     (verbatim conda.yaml) say otherwise. Flavor-specific options (``serialization_format``,
     ``artifacts``...) are passed through to the flavor.
+
+    ``signature`` (MLflow's dict form or an ``mlflow.models.ModelSignature``) is written to MLmodel; without
+    one it is inferred from a DataFrame or numpy ``input_example`` (``signature=False``: none). Serving
+    enforces it as MLflow does.
     """
     _check_exclusive(pip_requirements, extra_pip_requirements, conda_env)
     path = Path(path)
@@ -94,6 +101,7 @@ def save_model(
     user_pip = coerce_requirements(pip_requirements, argument="pip_requirements")
     user_extra = coerce_requirements(extra_pip_requirements, argument="extra_pip_requirements")
     conda_dict = _conda_env_dict(conda_env) if conda_env is not None else None
+    signature_dict = resolve_signature(signature, input_example)
     _prepare_target(path)
 
     with staging_dir(path, exclusive=True) as tmp:  # two saves to one new path: the second fails, never replaces
@@ -120,18 +128,23 @@ def save_model(
             mlmodel.metadata = dict(metadata)
         if input_example is not None:
             mlmodel.saved_input_example_info = save_input_example(input_example, tmp)
+        if signature_dict is not None:
+            mlmodel.extra["signature"] = signature_dict
         # MLmodel goes down before inference: the inference subprocess loads the staged model.
         (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
 
-        env, reasons, added_code = _build_env(tmp, chosen, result.code_modules, python_version, user_pip,
-                                              user_extra, conda_dict, pip_given=pip_requirements is not None,
-                                              has_input_example=input_example is not None,
-                                              code_paths=code_paths, infer_code_paths=infer_code_paths)
+        env, reasons, added_code, output = _build_env(
+            tmp, chosen, result.code_modules, python_version, user_pip, user_extra, conda_dict,
+            pip_given=pip_requirements is not None, has_input_example=input_example is not None,
+            code_paths=code_paths, infer_code_paths=infer_code_paths)
         if added_code:
             copy_code_paths(added_code, tmp / CODE_DIR)
             pyfunc_conf["code"] = CODE_DIR
             if chosen.name != PYFUNC:
                 mlmodel.flavors[chosen.name]["code"] = CODE_DIR
+            (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
+        # The output on the input example, for `envrepro verify` (see envrepro/output_example.py).
+        if input_example is not None and record_output(tmp, mlmodel, output):
             (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
         for name, text in render_env_files(env).items():
             if name == CONDA_FILE and conda_dict is not None:
@@ -151,14 +164,17 @@ def _verbatim_conda(conda_env: Any, rendered: str) -> str:
 def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], python_version: str,
                user_pip: RequirementSet, user_extra: RequirementSet, conda_dict: dict[str, Any] | None, *,
                pip_given: bool, has_input_example: bool, code_paths: Sequence[Any] | None,
-               infer_code_paths: bool) -> tuple[ModelEnv, dict[str, list[str]], list[Path]]:
+               infer_code_paths: bool) -> tuple[ModelEnv, dict[str, list[str]], list[Path], dict | None]:
+    """The env files' content, why each requirement is there, code paths to add, and the capture's output on
+    the input example (None when no capture ran: the requirements were given)."""
     build = pinned_build_dependencies()
     if conda_dict is not None:
         pip_lines = conda_pip_section(conda_dict)
         requirements = [line for line in pip_lines if not line.strip().startswith(("-c ", "-r "))]
         reasons = {requirement_name(r) or r: ["conda_env (given by the user)"] for r in requirements}
-        return ModelEnv(python_version, requirements, [], build, conda_dict), reasons, []
+        return ModelEnv(python_version, requirements, [], build, conda_dict), reasons, [], None
     added_code: list[Path] = []
+    output = None
     if pip_given:
         requirements, constraints = user_pip.requirements, user_pip.constraints
         reasons = {requirement_name(r) or r: ["pip_requirements (given by the user)"] for r in requirements}
@@ -171,10 +187,11 @@ def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], pyt
         for warning in inferred.warnings:
             log.warning(warning)
         added_code = inferred.code_paths_to_add
+        output = inferred.output or ({"error": "predicting on it failed"} if has_input_example else None)
         requirements = merge_requirements(inferred.requirements, user_extra.requirements)
         constraints = user_extra.constraints
         reasons = dict(inferred.reasons)
         for line in user_extra.requirements:
             reasons[requirement_name(line) or line] = ["extra_pip_requirements (given by the user)"]
     conda = default_conda_env(python_version, requirements, constraints)
-    return ModelEnv(python_version, requirements, constraints, build, conda), reasons, added_code
+    return ModelEnv(python_version, requirements, constraints, build, conda), reasons, added_code, output

@@ -9,7 +9,8 @@ A load spec (a dict; the host builds it in ``envrepro/launch.py``)::
                 "module": "envrepro_flavors.inenv.sklearn",
                 "flavor": "sklearn", "conf": {...}, "pyfunc_conf": {...}},
             or {"kind": "mlflow"},              # ... or MLflow's own loader (MLflow is in the environment)
-     "input_example": {...} | null}             # MLmodel's saved_input_example_info
+     "input_example": {...} | null,             # MLmodel's saved_input_example_info
+     "signature": {"inputs": "<json>", ...} | null}  # MLmodel's signature, as MLflow wrote it
 
 A flavor's loader module defines ``load(model_dir, conf, pyfunc_conf)`` returning an object with
 ``predict(data, params=None)`` (and, by convention, the original model as ``raw_model``).
@@ -21,6 +22,7 @@ import sys
 
 from .errors import ModelLoadError
 from .schema import ExampleSchema, read_input_example
+from .signature import Signature
 
 
 def add_code_dirs(code_dirs):
@@ -58,21 +60,43 @@ def _mlflow_predictor(spec):
 
 
 class LoadedModel(object):
-    """A loaded model: ``predict(data, params=None)`` whatever its flavor, inputs checked against its example."""
+    """A loaded model: ``predict(data, params=None)`` whatever its flavor, inputs checked as MLflow checks them.
+
+    A model with a signature gets MLflow's rules (:mod:`envrepro_runtime.signature`); one without keeps
+    envrepro's input-example checks, and its params are passed through (MLflow would drop them).
+    """
 
     def __init__(self, predictor, spec, example=None):
         self.predictor = predictor
         self.spec = spec
         self.example = example
-        # MLflow's own PyFuncModel enforces the model's signature itself.
-        self.schema = None if spec["loader"]["kind"] == "mlflow" else ExampleSchema.from_example(example)
+        # Parsing uses the signature whoever loads the model (MLflow's scoring server does it, not PyFuncModel);
+        # enforcement is ours only for the "flavor" loaders: MLflow's PyFuncModel enforces it itself.
+        self.signature = Signature.from_spec(spec.get("signature"))
+        if self.signature is not None:
+            self.signature = self.signature.usable()
+        self.enforces = spec["loader"]["kind"] != "mlflow"
+        has_inputs = self.signature is not None and self.signature.inputs is not None
+        self.schema = ExampleSchema.from_example(example) if self.enforces and not has_inputs else None
 
     @property
     def raw_model(self):
         return getattr(self.predictor, "raw_model", self.predictor)
 
     def conform(self, data):
+        if self.enforces and self.signature is not None and self.signature.inputs is not None:
+            return self.signature.enforce(data)
         return self.schema.conform(data) if self.schema is not None else data
+
+    def conform_params(self, params):
+        if not self.enforces:
+            return params
+        if self.signature is not None:
+            return self.signature.enforce_params(params)
+        if params is not None and not isinstance(params, dict):
+            logging.getLogger("envrepro.runtime").warning("ignoring params that are not an object: %r", params)
+            return None
+        return params
 
     def predict(self, data, params=None):
         if params:

@@ -10,7 +10,8 @@ answers keep-alive HTTP/1.1 from a bounded set of threads. Limits (see docs/secu
 - request bodies are framed strictly: one non-negative decimal ``Content-Length`` or ``Transfer-Encoding:
   chunked``, never both (request smuggling), at most ``max_request_bytes``.
 
-``/ping`` answers 503 while the model loads (the socket is bound first), then 200.
+``/ping`` answers 503 while the model loads (the socket is bound first), then 200. With ``--workers N`` the
+forked workers accept connections only once their model is loaded, so none is routed to a loading worker.
 """
 
 import logging
@@ -287,10 +288,11 @@ def serve(loader, config, on_ready=None):
     server = BoundedHTTPServer((config.host, config.port), make_handler(state, config), config.max_connections)
     bound_host, bound_port = server.server_address[:2]
     children = []
+    is_worker = False
     for _ in range(max(0, config.workers - 1)):
         pid = os.fork()
         if pid == 0:
-            children = []
+            children, is_worker = [], True
             _die_with_parent()
             break
         children.append(pid)
@@ -301,19 +303,29 @@ def serve(loader, config, on_ready=None):
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    for target, kwargs in ((server.serve_forever, {"poll_interval": 0.2}), (server.reap_overdue, {})):
+    serving = []
+
+    def start(target, **kwargs):
         thread = threading.Thread(target=target, kwargs=kwargs)
         thread.daemon = True
         thread.start()
+        return thread
+
+    start(server.reap_overdue)
+    if not is_worker:  # the first process answers at once (/ping: 503 while loading) ...
+        serving.append(start(server.serve_forever, poll_interval=0.2))
     try:
         _load(state, loader)
-        if on_ready is not None and (config.workers == 1 or children):
+        if is_worker:  # ... forked workers accept only once loaded, so no request waits on a loading worker
+            serving.append(start(server.serve_forever, poll_interval=0.2))
+        if on_ready is not None and not is_worker:
             on_ready(str(bound_host), int(bound_port))
         while not stop.is_set():
             stop.wait(1.0)
     finally:
         server.stopping = True
-        server.shutdown()
+        if serving:  # shutdown() waits for serve_forever: only if it ever started
+            server.shutdown()
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)

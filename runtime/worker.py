@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 
+from .bytecode import compile_imported_later
 from .errors import ModelLoadError, PayloadError, describe, python_version, report_line
 from .loading import load
 from .scoring import ModelPredictError, score
@@ -47,6 +48,7 @@ def _predict(args, spec):
     body = getattr(sys.stdin, "buffer", sys.stdin).read()
     model = load(spec)
     _write_output(args.output, score(model, body, args.content_type))
+    compile_imported_later()  # the next predict starts from bytecode
     return 0
 
 
@@ -62,8 +64,21 @@ def _serve(args, spec):
             spec.get("name") or spec["model_dir"], host, port, args.workers))
         sys.stderr.flush()
 
-    serve(lambda: load(spec), config, on_ready=ready)
+    def load_and_compile():
+        model = load(spec)
+        compile_imported_later()
+        return model
+
+    serve(load_and_compile, config, on_ready=ready)
     return 0
+
+
+def read_spec(value):
+    """``--spec``: the JSON itself, or ``@path`` of a file holding it (a signature can outgrow one argument)."""
+    if value.startswith("@"):
+        with open(value[1:], "rb") as fh:
+            return json.loads(fh.read().decode("utf-8"))
+    return json.loads(value)
 
 
 def _parser():
@@ -73,7 +88,7 @@ def _parser():
                         help="How to report a failure: a JSON line for the host, or one line for a person.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("predict")
-    p.add_argument("--spec", required=True, help="The load spec (JSON).")
+    p.add_argument("--spec", required=True, help="The load spec: JSON, or @FILE holding it.")
     p.add_argument("--content-type", default="application/json")
     p.add_argument("--output")
     p.add_argument("--input-name", default="input", help="How to name the input in error messages.")
@@ -120,7 +135,7 @@ def main(argv=None):
         _parser().error("a command is required: predict or serve")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="envrepro: %(levelname)s: %(message)s")
-    spec = json.loads(args.spec)
+    spec = read_spec(args.spec)
     stage = "load" if args.command == "predict" else "serve"
     try:
         if args.command == "predict":

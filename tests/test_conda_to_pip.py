@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import subprocess
 import sys
 from pathlib import Path
@@ -152,17 +153,18 @@ flavors:
     sklearn_version: {sklearn}
 mlflow_version: {mlflow}
 run_id: 5f0e1d2c3b4a59687766554433221100
-utc_time_created: '2021-06-01 10:11:12.131415'
+utc_time_created: '{saved}'
 """
 
 
 def write_mlflow1_model(path: Path, conda_deps: list[str], *, pip: list[str] | None = None,
                         requirements_txt: list[str] | None = None, mlflow: str = "1.17.0",
-                        python: str = "3.8.10", sklearn: str = "0.23.2") -> Path:
+                        python: str = "3.8.10", sklearn: str = "0.23.2",
+                        saved: str = "2021-06-01 10:11:12.131415") -> Path:
     """An MLflow 1.x model with a custom conda_env: conda packages, maybe a pip section, maybe (1.18+)
     requirements.txt; no python_env.yaml (MLflow 1.x never wrote one)."""
     path.mkdir(parents=True)
-    (path / "MLmodel").write_text(MLMODEL_1X.format(python=python, sklearn=sklearn, mlflow=mlflow))
+    (path / "MLmodel").write_text(MLMODEL_1X.format(python=python, sklearn=sklearn, mlflow=mlflow, saved=saved))
     (path / "model.pkl").write_bytes(b"not loaded by these tests")
     lines = ["channels:", "- conda-forge", "dependencies:", f"- python={python}"] + [f"- {d}" for d in conda_deps]
     if pip is not None:
@@ -257,7 +259,10 @@ def test_conda_only_mlflow_117_model_builds_a_uv_env_with_its_conda_packages(tmp
     python = ".".join(map(str, sys.version_info[:3]))
     model = write_mlflow1_model(tmp_path / "model", [f"scikit-learn={sklearn.__version__}",
                                                      f"cloudpickle={cloudpickle.__version__}", "mkl"],
-                                python=python, sklearn=sklearn.__version__)
+                                python=python, sklearn=sklearn.__version__,
+                                # dated now: it pins today's packages (time-faithful resolution would refuse
+                                # a 2021 model asking for them, rightly)
+                                saved=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))
     proc = run_cli("env", "create", "-m", str(model), "--env-manager", "uv", check=True, timeout=900)
     prefix = Path(proc.stdout.strip().splitlines()[-1])
     [warning] = [line for line in proc.stderr.splitlines() if "no pip equivalent" in line]

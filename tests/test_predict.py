@@ -31,15 +31,30 @@ def test_cli_json_csv_stdin_and_output_file(tmp_path, model_dir, sklearn_model, 
     assert out.stdout == "" and json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}
 
 
+@pytest.fixture(scope="module")
+def unnamed_model_dir(tmp_path_factory, sklearn_model):
+    path = tmp_path_factory.mktemp("unnamed") / "model"
+    envrepro.save_model(sklearn_model, path)
+    return path
+
+
 @pytest.mark.parametrize("convert", ["dataframe", "ndarray", "list", "sparse"])
-def test_api_accepts_python_objects(model_dir, sklearn_model, iris_like, convert):
+def test_api_accepts_python_objects(model_dir, unnamed_model_dir, sklearn_model, iris_like, convert):
     import pandas as pd
 
     X, _ = iris_like
     data = {"dataframe": lambda: pd.DataFrame(X[:4], columns=COLUMNS), "ndarray": lambda: X[:4],
             "list": lambda: X[:4].tolist(),
             "sparse": lambda: pytest.importorskip("scipy.sparse").csr_matrix(X[:4])}[convert]()
-    assert predict(model_dir, data, env_manager="local") == sklearn_model.predict(X[:4]).tolist()
+    expected = sklearn_model.predict(X[:4]).tolist()
+    if convert == "dataframe":
+        assert predict(model_dir, data, env_manager="local") == expected
+        return
+    # Unnamed rows go to a model without a signature; `model_dir`'s signature names columns a-d, and, as
+    # MLflow, envrepro refuses rows that do not name them.
+    assert predict(unnamed_model_dir, data, env_manager="local") == expected
+    with pytest.raises(EnvreproError, match=r"Model is missing inputs \['a', 'b', 'c', 'd'\]"):
+        predict(model_dir, data, env_manager="local")
 
 
 def test_bad_input_is_a_clear_error(tmp_path, model_dir):

@@ -7,6 +7,10 @@
   ``vendor/<n>/``: packages the lock names by ``file://`` URL (a local channel or mirror), when there are any
   ``.envrepro-context.json``: what was generated from what (not sent to the Docker engine)
 
+With ``bundle=True`` the context builds with no network: ``bundle/model.tar`` (an envrepro bundle of the
+model for the image's platform) replaces ``vendor/``, ``tooling/wheels/`` holds envrepro's dependencies and
+``builder-tooling/`` py-rattler, uv and theirs, all as wheels for the image's Python.
+
 The context is assembled in a staging directory and renamed into place: it is complete or absent.
 """
 
@@ -26,10 +30,11 @@ from typing import Mapping
 from .. import __version__
 from ..errors import EnvreproError
 from ..fsutil import is_inside, staging_dir
+from ..lock.install import stored_package
 from ..model import ModelDir
 from . import dockerfile
 from .lockchoice import ChosenLock, choose_lock
-from .tooling import envrepro_wheel, tooling_constraints
+from .tooling import BUILDER_TOOLS, envrepro_wheel, tooling_constraints, tooling_wheels
 
 MARKER = ".envrepro-context.json"
 MIN_TOOLING_PYTHON = (3, 10)  # envrepro's own requires-python
@@ -55,7 +60,7 @@ class DockerContext:
 
 def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLike, *, platform: str = "linux-64",
                      pip_only: bool = False, channel_alias: Mapping[str, str] | None = None,
-                     base_image: str | None = None, quiet: bool = False) -> DockerContext:
+                     base_image: str | None = None, quiet: bool = False, bundle: bool = False) -> DockerContext:
     """Write the build context of ``model_path``'s image into ``output_dir`` (see the module docstring).
 
     ``output_dir`` must not exist, be empty, or hold a context generated earlier (which is replaced).
@@ -75,23 +80,26 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
         chosen = choose_lock(model.path, copy, platform, pip_only=pip_only, channel_alias=channel_alias,
                              quiet=quiet)
         image = base_image or _base_image(chosen)
-        vendored = _vendor(chosen, tmp)
+        vendored = [] if bundle else _vendor(chosen, tmp)
         wheel = envrepro_wheel(tmp / "tooling")
+        constraints = tooling_constraints()
         (tmp / "tooling" / "constraints.txt").write_text(
             "# Versions of envrepro's tooling tested with this envrepro (not the model's environment).\n"
-            + "".join(f"{line}\n" for line in tooling_constraints()), encoding="utf-8")
+            + "".join(f"{line}\n" for line in constraints), encoding="utf-8")
+        bundle_name = _offline_payload(copy, tmp, wheel, constraints, chosen, quiet=quiet) if bundle else None
         spec = dockerfile.ImageSpec(
             base_image=image, wheel=wheel.name, platform=platform, envrepro_version=__version__,
             model_uuid=None if model.mlmodel.model_uuid is None else str(model.mlmodel.model_uuid),
             lock_kind=chosen.kind, lock_content_hash=chosen.content_hash,
-            lock_sha256=chosen.sha256, vendored=vendored)
+            lock_sha256=chosen.sha256, vendored=vendored, bundle=bundle_name)
         (tmp / "Dockerfile").write_text(dockerfile.render(spec), encoding="utf-8")
         (tmp / ".dockerignore").write_text(dockerfile.DOCKERIGNORE, encoding="utf-8")
         _readable(tmp)
         (tmp / MARKER).write_text(json.dumps({
             "envrepro_version": __version__, "model": str(model.path.resolve()), "model_uuid": spec.model_uuid,
             "platform": platform, "base_image": image, "lock_kind": chosen.kind, "lock_sha256": chosen.sha256,
-            "lock_content_hash": chosen.content_hash, "note": chosen.note}, indent=2) + "\n", encoding="utf-8")
+            "lock_content_hash": chosen.content_hash, "note": chosen.note, "bundle": bundle_name}, indent=2) + "\n",
+            encoding="utf-8")
     return DockerContext(out, image, platform, out / "model" / chosen.path.name, chosen.kind,
                          [chosen.note] if chosen.note else [], time.perf_counter() - started)
 
@@ -117,6 +125,28 @@ def _copy_model(source: Path, copy: Path) -> None:
             target = Path(os.path.realpath(source / rel))
             link.unlink()
             os.symlink(os.path.relpath(target, real_source / rel.parent), link)
+
+
+def _offline_payload(copy: Path, root: Path, wheel: Path, constraints: list[str], chosen: ChosenLock, *,
+                     quiet: bool) -> str:
+    """``--bundle``: a bundle of the model for the image, and every tooling wheel; returns the bundle's name."""
+    from ..bundle import create_bundle
+
+    name = "model.tar"
+    (root / "bundle").mkdir()
+    create_bundle(copy, root / "bundle" / name, platforms=[chosen.platform],
+                  env_manager="conda" if chosen.kind == "conda" else "uv", quiet=quiet)
+    # The image's Python: the model's own for a pip lock (the venv's base), else the one the base image has.
+    python = chosen.python_version if chosen.kind == "pip" and chosen.python_version else "%d.%d" % sys.version_info[:2]
+    envrepro = [f"envrepro @ {wheel.as_uri()}"]
+    core = tooling_wheels(root / "tooling" / "wheels", envrepro, constraints, platform=chosen.platform,
+                          python_version=python, quiet=quiet)
+    everything = tooling_wheels(root / "builder-tooling", [*envrepro, *BUILDER_TOOLS], constraints,
+                                platform=chosen.platform, python_version=python, quiet=quiet)
+    for path in everything:  # the builder reads both directories: keep each wheel once
+        if path.name in {c.name for c in core}:
+            path.unlink()
+    return name
 
 
 def _readable(root: Path) -> None:
@@ -167,12 +197,14 @@ def _vendor(chosen: ChosenLock, root: Path) -> list[tuple[str, str]]:
         url = urllib.parse.urlsplit(pkg.url.split("#", 1)[0])
         if url.scheme != "file":
             continue
-        source = Path(urllib.request.url2pathname(url.path))
-        if not source.is_file():
-            raise EnvreproError(f"locked package {pkg.name} {pkg.version} is missing: {source}", path=chosen.path,
+        locked = Path(urllib.request.url2pathname(url.path))
+        # The channel's file, or the same file (by hash) from the package store, e.g. a bundle's.
+        source = locked if locked.is_file() else stored_package(pkg)
+        if source is None:
+            raise EnvreproError(f"locked package {pkg.name} {pkg.version} is missing: {locked}", path=chosen.path,
                                 hint="restore the channel, or re-lock against one that is there")
-        rel = dirs.setdefault(source.parent, f"vendor/{len(dirs)}")
-        target = root / rel / source.name
+        rel = dirs.setdefault(locked.parent, f"vendor/{len(dirs)}")
+        target = root / rel / locked.name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)  # a local channel's python is ~14 MB: share it, don't copy it

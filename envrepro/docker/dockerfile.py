@@ -21,6 +21,10 @@ MODEL_DIR = "/opt/model"
 ENV_PREFIX = "/opt/env"
 ENVREPRO_HOME = "/opt/envrepro-home"
 TOOLING_DIR = "/tmp/envrepro-tooling"
+# With --bundle (a context that builds with no network): tooling wheels, the builder's own, and the bundle.
+TOOLING_WHEELS = f"{TOOLING_DIR}/wheels"
+BUILDER_TOOLING_DIR = "/tmp/envrepro-builder-tooling"
+BUNDLE_DIR = "/tmp/envrepro-bundle"
 PORT = 8080
 UID = 10001  # fixed and numeric: Kubernetes' runAsNonRoot can only verify a numeric USER
 DOCKER_PLATFORMS = {"linux-64": "linux/amd64", "linux-aarch64": "linux/arm64"}
@@ -38,10 +42,14 @@ class ImageSpec:
     lock_sha256: str
     # (context dir, absolute dir in the builder): file:// packages of the lock, placed where the lock says.
     vendored: list[tuple[str, str]] = field(default_factory=list)
+    bundle: str | None = None  # file name under bundle/: the image installs from it, tooling from wheels
 
 
-def install_command() -> str:
-    """The builder's install step: exactly the lock, hash-checked, no solve (fails if the lock is stale)."""
+def install_command(bundle: str | None = None) -> str:
+    """The builder's install step: exactly the lock, hash-checked, no solve (fails if the lock is stale); from
+    the bundle's packages alone when there is one."""
+    if bundle:
+        return f"envrepro env create --from-bundle {BUNDLE_DIR}/{bundle} --prefix {ENV_PREFIX}"
     return f"envrepro env create -m {MODEL_DIR} --from-lock --prefix {ENV_PREFIX}"
 
 
@@ -82,7 +90,7 @@ def check_spec(spec: ImageSpec) -> None:
               ("tooling wheel", spec.wheel, _WORD), ("envrepro version", spec.envrepro_version, _WORD),
               ("the model's model_uuid (MLmodel)", spec.model_uuid or "unknown", _WORD),
               ("lock kind", spec.lock_kind, _WORD), ("the lock's content_hash", spec.lock_content_hash, _WORD),
-              ("the lock's sha256", spec.lock_sha256, _WORD)]
+              ("the lock's sha256", spec.lock_sha256, _WORD), ("bundle", spec.bundle or "none", _WORD)]
     for what, value, pattern in checks:
         check_value(what, value, pattern)
     for src, dst in spec.vendored:
@@ -101,6 +109,17 @@ def render(spec: ImageSpec) -> str:
     if vendored:
         vendored = ("# Packages the lock names by file:// URL, put where the lock says (the lock stays unchanged).\n"
                     + vendored)
+    if spec.bundle:  # everything is in the context: pip never asks an index, the environment comes from the bundle
+        offline = f"--no-index --find-links {TOOLING_WHEELS} "
+        builder_index = f"{offline}--find-links {BUILDER_TOOLING_DIR} "
+        builder_tooling = f"COPY builder-tooling/ {BUILDER_TOOLING_DIR}/\n"
+        payload = f"COPY bundle/ {BUNDLE_DIR}/\n"
+        note = ("# Self-contained (--bundle): the packages and envrepro's tooling are in this context, so the build "
+                "needs no\n# network, only the base image (load it first where there is no registry).\n")
+    else:
+        offline = builder_index = builder_tooling = ""
+        payload = f"{vendored}COPY model/ {MODEL_DIR}/\n"
+        note = ""
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/ping', timeout=4)"
     healthcheck = json.dumps(["python", "-c", probe])
     # No `# syntax=` line: it would make BuildKit pull a frontend image, which air-gapped builders cannot.
@@ -110,14 +129,13 @@ def render(spec: ImageSpec) -> str:
 #   docker run --rm -p 8080:8080 NAME
 # The environment is installed from model/conda-lock.yml with no solve; every package is hash-checked.
 # Base images are pinned by tag only: envrepro writes this without reaching a registry, so it knows no digest.
-
+{note}
 # -- builder: envrepro's installer tooling + the locked environment at {ENV_PREFIX} --------------------------
 FROM {spec.base_image} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 ENVREPRO_PROGRESS=1
 COPY tooling/ {TOOLING_DIR}/
-RUN pip install -c {tooling} {wheel} {' '.join(BUILDER_TOOLS)}
-{vendored}COPY model/ {MODEL_DIR}/
-RUN {install_command()}
+{builder_tooling}RUN pip install {builder_index}-c {tooling} {wheel} {' '.join(BUILDER_TOOLS)}
+{payload}RUN {install_command(spec.bundle)}
 
 # -- final: system python with envrepro (tooling only), the environment, the model; non-root -----------------
 FROM {spec.base_image}
@@ -125,7 +143,7 @@ LABEL {_labels(spec)}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\
     ENVREPRO_HOME={ENVREPRO_HOME}
 COPY tooling/ {TOOLING_DIR}/
-RUN pip install -c {tooling} {wheel} \\
+RUN pip install {offline}-c {tooling} {wheel} \\
  && rm -rf {TOOLING_DIR} \\
  && python -c "from envrepro.launch import runtime_dir; runtime_dir()" \\
  && useradd --system --uid {UID} --user-group --create-home --home-dir /home/envrepro --shell /usr/sbin/nologin envrepro

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -94,3 +95,31 @@ def tooling_constraints(roots: tuple[str, ...] = ("envrepro", *BUILDER_TOOLS)) -
                 stack.append(req.name)
     pins.pop("envrepro", None)
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+
+def tooling_wheels(dest: Path, requirements: Sequence[str], constraints: Sequence[str], *, platform: str,
+                   python_version: str, quiet: bool = True) -> list[Path]:
+    """Wheels of ``requirements`` (and what they need) for the image's platform and Python, into ``dest``.
+
+    Resolved by uv for that target (as a pip lock is), each file hash-checked on download: the image then
+    installs its tooling with ``pip --no-index`` and needs no package index (``generate-dockerfile --bundle``).
+    """
+    from ..lock.install import fetch_verified
+    from ..lock.pip_lock import lock_pip
+    from ..lock.virtual import virtual_packages_for
+
+    packages = [p for p in lock_pip(requirements, constraints, platform=platform, python_version=python_version,
+                                    virtual_packages=virtual_packages_for(platform), quiet=quiet)
+                if p.name != "envrepro"]  # envrepro's own wheel is in the context already
+    sdists = [p.name for p in packages if not p.filename.endswith(".whl")]
+    if sdists:
+        raise EnvreproError(f"no wheel of {', '.join(sdists)} for Python {python_version} on {platform}: the "
+                            "image could not build it without a package index",
+                            hint="use a base image whose Python has wheels for them (--base-image), or drop --bundle")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for pkg, path in zip(packages, fetch_verified(packages)):
+        target = dest / pkg.filename
+        shutil.copyfile(path, target)
+        out.append(target)
+    return out

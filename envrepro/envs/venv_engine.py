@@ -62,8 +62,13 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
         cmd = [uv, "venv", "--python", os.fspath(base.path), "--no-project", os.fspath(prefix)]
         installer = "uv"
     elif _virtualenv_can_target(base):
-        # virtualenv seeds pip/setuptools/wheel from wheels it ships: no network needed.
-        cmd = [sys.executable, "-m", "virtualenv", "--python", os.fspath(base.path), os.fspath(prefix)]
+        # virtualenv seeds pip/setuptools/wheel from the wheels it embeds: no network needed. By default it may
+        # instead seed wheels it fetched in the background on an earlier run ("bundle"), so the same model got
+        # a different pip from one day to the next (seen: pip 26 seeded into a Python 3.8 venv, where it breaks).
+        seeds = ["--pip", "embed"] + (["--setuptools", "embed", "--wheel", "embed"]
+                                      if _minor_tuple(base) < (3, 12) else [])
+        cmd = [sys.executable, "-m", "virtualenv", "--no-periodic-update", *seeds, "--python",
+               os.fspath(base.path), os.fspath(prefix)]
         if exclude_newer is not None:
             # Today's seeded setuptools would count as "already satisfied" and stay: seed none, install it as
             # of the cutoff (where virtualenv would have seeded it, Python < 3.12).

@@ -45,6 +45,7 @@ class Inferred:
     warnings: list[str] = field(default_factory=list)
     # Local directories/files the model imports that code_paths missed; only with infer_code_paths=True.
     code_paths_to_add: list[Path] = field(default_factory=list)
+    output: dict | None = None  # the capture's prediction on the input example (see envrepro.output_example)
 
 
 @dataclass
@@ -194,4 +195,4 @@ def infer_requirements(model_dir: Path, flavor: Flavor, *, code_modules: Sequenc
                         f"requirement {pin(name)} is not installable elsewhere unless that version is published; "
                         f"publish it, or add it to code_paths, or pass pip_requirements with a path or URL")
     return Inferred(requirements=requirements, reasons=reasons, warnings=warnings,
-                    code_paths_to_add=code_paths_to_add)
+                    code_paths_to_add=code_paths_to_add, output=capture.output)

@@ -30,8 +30,26 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
             "traceback": "".join(lines[-6:])[-3000:]}
 
 
+_MAX_OUTPUT = 1 << 20  # bytes of JSON: an input example is a few rows, its output is small
+
+
+def _output(prediction: Any) -> dict[str, Any]:
+    """The prediction as JSON values (``{"value": ...}``), recorded beside the model for `envrepro verify`."""
+    try:
+        from envrepro_runtime.payload import to_jsonable
+
+        value = to_jsonable(prediction)
+        size = len(json.dumps(value))
+    except Exception as exc:  # noqa: BLE001 - an output that is not JSON is reported, never fatal
+        return {"error": f"the output is not JSON-able ({type(exc).__name__}: {str(exc)[:300]})"}
+    if size > _MAX_OUTPUT:
+        return {"error": f"the output is {size} bytes of JSON, more than the {_MAX_OUTPUT} recorded"}
+    return {"value": value}
+
+
 def main(spec: dict[str, Any]) -> None:
     started = time.perf_counter()
+    predicted: list[Any] = []
     result: dict[str, Any] = {"modules": {}, "error": None, "model_class": None, "timings": {}}
     recorded: dict[str, str] = {}  # module name -> stage ("load" | "predict")
     # module name -> up to a few (importer module, importer file, line) sites; lets the parent tell a model's
@@ -106,7 +124,7 @@ def main(spec: dict[str, Any]) -> None:
             result["timings"]["load"] = time.perf_counter() - started
             if example is not None:
                 stage[0] = "predict"
-                model.predict(example)
+                predicted.append(model.predict(example))
                 result["timings"]["predict"] = time.perf_counter() - started
         finally:
             builtins.__import__ = original_import
@@ -119,6 +137,8 @@ def main(spec: dict[str, Any]) -> None:
         result["modules"] = {name: [where, _module_file(name), importers.get(name, [])]
                              for name, where in recorded.items() if name.split(".")[0] not in stdlib}
         result["first"] = first
+        if predicted:  # after the modules are listed: turning it into JSON may import (pandas' to_json)
+            result["output"] = _output(predicted[0])
         result["timings"]["total"] = time.perf_counter() - started
         with open(spec["output"], "w", encoding="utf-8") as fh:
             json.dump(result, fh)

@@ -40,6 +40,7 @@ class Capture:
     error: str | None = None                     # why load/predict failed, for the warning
     failed_stage: str | None = None
     seconds: float = 0.0
+    output: dict | None = None  # the prediction on the input example: {"value": JSON} or {"error": why}
 
 
 def _child_sys_path() -> list[str]:
@@ -91,6 +92,7 @@ def _parse(data: dict, seconds: float) -> Capture:
     capture.first_sites = {top: (site[0], site[1], site[2]) for top, site in (data.get("first") or {}).items()}
     if data.get("model_class"):
         capture.model_class = (data["model_class"][0], data["model_class"][1])
+    capture.output = data.get("output")
     error = data.get("error")
     if error:
         capture.error = f"{error['type']}: {error['message']}"

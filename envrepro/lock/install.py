@@ -7,6 +7,12 @@ links what it is given; it does not check archive hashes itself). Pip packages: 
 --no-deps`` with the locked URLs, so nothing is resolved and a changed file is refused by uv or pip; a
 direct reference without a file hash (a git dependency pinned to its commit, a URL conda-lock locked
 without ``#sha256=``) is installed as ``name @ URL --no-deps`` after them.
+
+``locked-pkgs/<sha256>/<file>`` is a content-addressed store: downloads land there, and unpacking a bundle
+(``envrepro.bundle``) puts its packages there. A package found in the store (with the locked hash) is used
+instead of its URL, conda and pip alike, and a ``file://`` package missing from its path is looked up there;
+when every pip file is local, uv runs ``--offline`` (pip ``--no-index``), so such an install cannot reach
+the network.
 A lock made with ``--pip-only`` has no conda packages: a venv with the recorded Python is created instead.
 Categories: ``main`` and ``dev``, what ``conda-lock install`` installs by default (envrepro's locks are all
 ``main``).
@@ -22,7 +28,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..envs.cache import envrepro_home
 from ..envs.pip_install import _ensure_pip, choose_installer, find_uv, run_tool
@@ -38,7 +44,7 @@ CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies
 def install_from_lock(lock_path: Path, prefix: Path, *, platform: str | None = None, quiet: bool = False) -> None:
     """Create ``prefix`` from the lock's packages for ``platform`` (default: this machine's)."""
     lock = read_lockfile(lock_path)
-    platform = platform or current_platform()
+    platform = platform or local_platform()
     if platform not in lock.metadata.platforms:
         raise EnvironmentBuildError(
             f"the lock has no packages for {platform} (it has {', '.join(lock.metadata.platforms) or 'none'})",
@@ -62,11 +68,57 @@ def install_from_lock(lock_path: Path, prefix: Path, *, platform: str | None = N
         install_pip_locked(python, pip, quiet=quiet, lock_path=lock_path)
 
 
+def local_platform() -> str:
+    """This machine's conda subdir; without py-rattler (a pip-only install) from the standard library."""
+    try:
+        return current_platform()
+    except EnvironmentBuildError:
+        import platform
+        import sys
+
+        machine = platform.machine().lower()
+        arch = {"x86_64": "64", "amd64": "64", "aarch64": "aarch64", "arm64": "arm64"}.get(machine, machine)
+        family = "osx" if sys.platform == "darwin" else "win" if sys.platform == "win32" else "linux"
+        return f"{family}-{'aarch64' if family == 'linux' and arch == 'arm64' else arch}"
+
+
+# -- the local package store -----------------------------------------------------------------------------------
+def store_path(pkg: LockedPackage) -> Path:
+    """Where ``pkg``'s file lives in the content-addressed store (whether or not it is there)."""
+    return envrepro_home() / "locked-pkgs" / (pkg.sha256 or f"md5-{pkg.md5}") / pkg.filename
+
+
+def stored_package(pkg: LockedPackage) -> Path | None:
+    """``pkg``'s file from the store when it is there with the locked hashes, else None."""
+    if not pkg.sha256 and not pkg.md5:
+        return None
+    target = store_path(pkg)
+    if target.is_file():
+        sha256, md5 = _digest_file(target)
+        if (not pkg.sha256 or sha256 == pkg.sha256) and (not pkg.md5 or md5 == pkg.md5):
+            return target
+    return None
+
+
+def _file_url_path(pkg: LockedPackage) -> Path | None:
+    parsed = urllib.parse.urlsplit(pkg.url)
+    return Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None
+
+
 # -- conda ------------------------------------------------------------------------------------------------
-def fetch_verified(packages: Sequence[LockedPackage], lock_path: Path | None = None) -> list[Path]:
-    """Local paths of the packages' archives, each checked against the lock's sha256/md5 (in parallel)."""
+def fetch_verified(packages: Sequence[LockedPackage], lock_path: Path | None = None, *,
+                   on_fetched: Callable[[LockedPackage, Path], None] | None = None) -> list[Path]:
+    """Local paths of the packages' files, each checked against the lock's sha256/md5 (in parallel).
+
+    ``on_fetched(package, path)`` is called as each one is ready (progress reporting)."""
+    def one(pkg: LockedPackage) -> Path:
+        path = _fetch_one(pkg, lock_path)
+        if on_fetched is not None:
+            on_fetched(pkg, path)
+        return path
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, max(1, len(packages)))) as pool:
-        return list(pool.map(lambda pkg: _fetch_one(pkg, lock_path), packages))
+        return list(pool.map(one, packages))
 
 
 def _fetch_one(pkg: LockedPackage, lock_path: Path | None) -> Path:
@@ -75,20 +127,23 @@ def _fetch_one(pkg: LockedPackage, lock_path: Path | None) -> Path:
                                     hint="re-lock with `envrepro lock`")
     parsed = urllib.parse.urlsplit(pkg.url)
     if parsed.scheme == "file":
-        path = Path(urllib.request.url2pathname(parsed.path))
-        if not path.is_file():
-            raise EnvironmentBuildError(f"locked package {pkg.name} {pkg.version} is missing: {path}", path=lock_path,
-                                        hint="restore the channel, or re-lock against one that is there")
-        _check(pkg, *_digest_file(path), lock_path)
-        return path
+        path = _file_url_path(pkg)
+        assert path is not None
+        if path.is_file():  # the channel on disk is the source of truth while it is there
+            _check(pkg, *_digest_file(path), lock_path)
+            return path
+        stored = stored_package(pkg)  # e.g. unpacked from a bundle made where that channel was
+        if stored is not None:
+            return stored
+        raise EnvironmentBuildError(f"locked package {pkg.name} {pkg.version} is missing: {path}", path=lock_path,
+                                    hint="restore the channel, re-lock against one that is there, or install "
+                                         "from a bundle of the model (envrepro bundle)")
     if parsed.scheme not in ("http", "https"):
         raise EnvironmentBuildError(f"unsupported URL for {pkg.name}: {pkg.url}", path=lock_path)
-    key = pkg.sha256 or f"md5-{pkg.md5}"
-    target = envrepro_home() / "locked-pkgs" / key / pkg.filename
-    if target.is_file():
-        sha256, md5 = _digest_file(target)
-        if (not pkg.sha256 or sha256 == pkg.sha256) and (not pkg.md5 or md5 == pkg.md5):
-            return target
+    stored = stored_package(pkg)
+    if stored is not None:
+        return stored
+    target = store_path(pkg)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{pkg.filename}.", suffix=".part", dir=target.parent)
     try:
@@ -130,7 +185,7 @@ def _check(pkg: LockedPackage, sha256: str, md5: str, lock_path: Path | None) ->
 def _record(pkg: LockedPackage, archive: Path) -> Any:
     import rattler
 
-    url = pkg.url if pkg.url.startswith("file:") else archive.resolve().as_uri()
+    url = archive.resolve().as_uri()  # where rattler reads it: the channel on disk, or the store
     subdir = pkg.url.split("#", 1)[0].rstrip("/").rsplit("/", 2)[-2]
     build = pkg.build or _build_from_filename(pkg.filename)
     record = rattler.PackageRecord(
@@ -149,14 +204,24 @@ def _build_from_filename(filename: str) -> str:
 
 # -- pip ----------------------------------------------------------------------------------------------------
 def pip_lines(packages: Sequence[LockedPackage]) -> list[str]:
-    """``name @ URL --hash=sha256:...`` lines: no index, no resolution, one exact file each."""
+    """``name @ URL --hash=sha256:...`` lines: no index, no resolution, one exact file each (the store's copy
+    when it has one, see the module docstring)."""
     lines = []
     for pkg in packages:
         if not pkg.sha256:
             raise EnvironmentBuildError(f"the lock gives no sha256 for pip package {pkg.name}",
                                         hint="re-lock with `envrepro lock`")
-        lines.append(f"{pkg.name} @ {pkg.url.split('#', 1)[0]} --hash=sha256:{pkg.sha256}")
+        lines.append(f"{pkg.name} @ {_pip_source(pkg)} --hash=sha256:{pkg.sha256}")
     return lines
+
+
+def _pip_source(pkg: LockedPackage) -> str:
+    path = _file_url_path(pkg)
+    if path is None or not path.is_file():
+        stored = stored_package(pkg)
+        if stored is not None:
+            return stored.resolve().as_uri()
+    return pkg.url.split("#", 1)[0]
 
 
 def is_unhashed(pkg: LockedPackage) -> bool:
@@ -178,8 +243,13 @@ def install_pip_locked(python: Path, packages: Sequence[LockedPackage], *, quiet
         logging.getLogger(__name__).warning("the lock gives no hash for pip package(s) %s: installing them "
                                             "unverified", ", ".join(unverified))
     if hashed:
-        progress.step(f"installing {len(hashed)} locked pip packages with {tool} (hashes required)")
-        _pip_install(tool, python, pip_lines(hashed), ["--require-hashes"], progress,
+        lines = pip_lines(hashed)
+        local = all(line.split(" @ ", 1)[1].startswith("file:") for line in lines)
+        where = ", all from local files" if local else ""
+        progress.step(f"installing {len(hashed)} locked pip packages with {tool} (hashes required{where})")
+        # Every file is local (a bundle, a wheelhouse): make the installer unable to reach an index at all.
+        offline = (["--offline"] if tool == "uv" else ["--no-index"]) if local else []
+        _pip_install(tool, python, lines, ["--require-hashes", *offline], progress,
                      failure=f"installing the locked pip packages with {tool} failed",
                      hint="a hash mismatch means the file changed since it was locked, or the lock was edited: "
                           "re-lock with `envrepro lock`")

@@ -63,7 +63,8 @@ def test_built_image_serves_the_model(locked_model, sklearn_model, iris_like, tm
                     pytest.fail(f"the container never answered /ping:\n{logs.stdout}\n{logs.stderr}")
                 time.sleep(1)
         X, _ = iris_like
-        request = urllib.request.Request(f"{base}/invocations", data=json.dumps({"inputs": X[:3].tolist()}).encode(),
+        payload = {"dataframe_split": {"columns": list("abcd"), "data": X[:3].tolist()}}  # the signature names a-d
+        request = urllib.request.Request(f"{base}/invocations", data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             assert json.loads(response.read()) == {"predictions": sklearn_model.predict(X[:3]).tolist()}

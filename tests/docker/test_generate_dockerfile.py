@@ -95,7 +95,8 @@ def test_install_step_run_outside_docker_makes_a_working_env(context, tmp_path, 
     python = tmp_path / "env" / "bin" / "python"
     subprocess.run([str(python), "-c", "import sklearn, cloudpickle"], check=True)
     X, _ = iris_like
-    (tmp_path / "in.json").write_text(json.dumps({"inputs": X[:4].tolist()}))
+    payload = {"dataframe_split": {"columns": list("abcd"), "data": X[:4].tolist()}}  # the signature names a-d
+    (tmp_path / "in.json").write_text(json.dumps(payload))
     out = run_cli("predict", "-m", str(context / "model"), "--env-prefix", str(tmp_path / "env"),
                   "-i", str(tmp_path / "in.json"), check=True)
     assert json.loads(out.stdout) == {"predictions": sklearn_model.predict(X[:4]).tolist()}

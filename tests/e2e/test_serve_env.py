@@ -40,8 +40,13 @@ def test_sklearn_served_from_its_uv_env(served_sklearn, sklearn_model, iris_like
     preds = sklearn_model.predict(X[:3]).tolist()
     split = {"dataframe_split": {"columns": COLUMNS, "data": X[:3].tolist()}}
     records = {"dataframe_records": [dict(zip(COLUMNS, r)) for r in X[:3].tolist()]}
-    for payload in (split, records, {"instances": X[:3].tolist()}, {"inputs": X[:3].tolist()}):
+    columns = {"inputs": {c: X[:3, i].tolist() for i, c in enumerate(COLUMNS)}}
+    for payload in (split, records, {"instances": records["dataframe_records"]}, columns):
         assert server.invoke(payload) == (200, {"predictions": preds})
+    # The signature inferred from the example names a-d: unnamed rows are refused, as by mlflow models serve.
+    for unnamed in ({"instances": X[:3].tolist()}, {"inputs": X[:3].tolist()}):
+        code, body = server.invoke(unnamed)
+        assert code == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
     csv = "a,b,c,d\n" + "\n".join(",".join(map(repr, r)) for r in X[:3].tolist())
     assert server.invoke(csv, "text/csv") == (200, {"predictions": preds})
     for bad, status in (("{", 400), ({"inputs": [[1]], "instances": [[1]]}, 400), ({}, 400),
@@ -49,7 +54,8 @@ def test_sklearn_served_from_its_uv_env(served_sklearn, sklearn_model, iris_like
         code, body = server.invoke(bad)
         assert code == status and set(body) == {"error_code", "message"}
     assert server.invoke("x", "application/xml")[0] == 415  # unsupported media type, as mlflow models serve
-    assert server.invoke({"inputs": X[:1].tolist()}) == (200, {"predictions": preds[:1]})
+    assert server.invoke({"dataframe_split": {"columns": COLUMNS, "data": X[:1].tolist()}}) == \
+        (200, {"predictions": preds[:1]})
 
 
 def test_env_of_a_running_server_is_not_removed(served_sklearn):
@@ -63,7 +69,7 @@ def test_env_of_a_running_server_is_not_removed(served_sklearn):
 def test_predict_warm_env_matches(served_sklearn, sklearn_model, iris_like, tmp_path):
     _, path = served_sklearn
     X, _ = iris_like
-    (tmp_path / "in.json").write_text(json.dumps({"inputs": X[:5].tolist()}))
+    (tmp_path / "in.json").write_text(json.dumps({"dataframe_split": {"columns": COLUMNS, "data": X[:5].tolist()}}))
     out = run_cli("predict", "-m", str(path), "-i", str(tmp_path / "in.json"), "-q", check=True)
     assert json.loads(out.stdout) == {"predictions": sklearn_model.predict(X[:5]).tolist()}
 

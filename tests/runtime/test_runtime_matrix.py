@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -85,6 +86,18 @@ def model_dir(tmp_path_factory) -> Path:
     finally:
         sys.path.remove(str(path / "code"))
         sys.modules.pop("linmodel", None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def signed_model_dir(model_dir, tmp_path_factory) -> Path:
+    """``model_dir`` with an MLflow signature: columns a-d (double) and a ``scale`` param (long, default 1)."""
+    path = tmp_path_factory.mktemp("matrix-signed") / "signed-model"
+    shutil.copytree(model_dir, path)
+    inputs = json.dumps([{"type": "double", "name": c, "required": True} for c in COLUMNS])
+    params = json.dumps([{"name": "scale", "type": "long", "default": 1, "shape": None}])
+    with open(path / "MLmodel", "a") as fh:
+        fh.write(f"signature:\n  inputs: '{inputs}'\n  outputs: null\n  params: '{params}'\n")
     return path
 
 
@@ -191,5 +204,33 @@ def test_serve_ping_and_invocations(env, model_dir):
         status, body = server.invoke({"inputs": [[666, 0, 0, 0]]})
         assert status == 400 and "the number of the beast" in body["message"]
         assert server.invoke({"inputs": ROWS}) == (200, {"predictions": EXPECTED})  # still serving
+    finally:
+        stop_server(server)
+
+
+def test_serve_enforces_the_signature(env, signed_model_dir):
+    """MLflow's signature rules with the pandas and numpy of each age; without them, only params are checked."""
+    _, prefix, has_pandas = env
+    server = start_server(signed_model_dir, "--env-prefix", str(prefix))
+    try:
+        rows = {"dataframe_split": {"columns": COLUMNS, "data": ROWS}} if has_pandas else {"inputs": ROWS}
+        scaled = {**rows, "params": {"scale": 2}}
+        assert server.invoke(scaled) == (200, {"predictions": [2 * e for e in EXPECTED]})
+        status, body = server.invoke({**scaled, "params": {"scale": 1.5}})
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE" and "scale" in body["message"]
+        if not has_pandas:
+            assert server.invoke({"inputs": ROWS}) == (200, {"predictions": EXPECTED})
+            return
+        shuffled = {"dataframe_split": {"columns": ["extra", *reversed(COLUMNS)],
+                                        "data": [[9, *reversed(row)] for row in ROWS]}}
+        assert server.invoke(shuffled) == (200, {"predictions": EXPECTED})
+        assert server.invoke({"dataframe_records": [dict(zip(COLUMNS, [1, 2, 3, 4]))]}) == (200, {"predictions": [30]})
+        csv = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS)
+        assert server.invoke(csv, "text/csv") == (200, {"predictions": EXPECTED})
+        for bad, code in (({"dataframe_records": [dict(zip(COLUMNS, ["one", 2, 3, 4]))]}, "BAD_REQUEST"),
+                          ({"dataframe_split": {"columns": COLUMNS[:3], "data": [[1, 2, 3]]}}, "INVALID_PARAMETER_VALUE"),
+                          ({"inputs": ROWS}, "INVALID_PARAMETER_VALUE")):
+            status, body = server.invoke(bad)
+            assert (status, body["error_code"]) == (400, code), body
     finally:
         stop_server(server)

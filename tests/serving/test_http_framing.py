@@ -17,7 +17,7 @@ import envrepro
 from tests.conftest import run_cli
 from tests.serving.helpers import Server, start_server, stop_server
 
-ROW = b'{"inputs": [[1.0, 2.0, 3.0, 4.0]]}'
+ROW = b'{"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1.0, 2.0, 3.0, 4.0]]}}'
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_deeply_nested_json_is_a_400_not_a_dropped_connection(saved_sklearn_dir)
     roomy = start_server(saved_sklearn_dir, "--env-manager", "local")  # the module's server takes 4 KiB at most
     try:
         response = _exchange(roomy, _post(f"Content-Length: {len(payload)}\r\n", payload))
-        assert _status(response) == 400 and b"MALFORMED_REQUEST" in response
+        assert _status(response) == 400 and b"BAD_REQUEST" in response and b"nested too deeply" in response
     finally:
         stop_server(roomy)
 

@@ -44,7 +44,7 @@ def expected(sklearn_model, iris_like):
 
 
 def _still_serving(server, rows, preds):
-    status, body = server.invoke({"inputs": rows.tolist()})
+    status, body = server.invoke({"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}})
     assert status == 200 and body == {"predictions": preds}
 
 
@@ -61,13 +61,20 @@ def test_every_payload_format(sklearn_server, expected):
     rows, preds = expected
     split = {"dataframe_split": {"columns": COLUMNS, "data": rows.tolist()}}
     records = {"dataframe_records": [dict(zip(COLUMNS, r)) for r in rows.tolist()]}
-    for payload in (split, records, {"instances": rows.tolist()}, {"inputs": rows.tolist()},
-                    {**split, "params": {"ignored": 1}}):
+    # The model's signature (inferred from its DataFrame example) names columns a-d: the tensor formats send
+    # them by name, as records or as columns. Unnamed rows are refused, as `mlflow models serve` refuses them.
+    columns = {"inputs": {c: [r[i] for r in rows.tolist()] for i, c in enumerate(COLUMNS)}}
+    for payload in (split, records, {"instances": records["dataframe_records"]}, columns,
+                    {"inputs": records["dataframe_records"]}, {**split, "params": {"ignored": 1}}):
         status, body = sklearn_server.invoke(payload)
         assert (status, body) == (200, {"predictions": preds}), payload
+    for unnamed in ({"instances": rows.tolist()}, {"inputs": rows.tolist()}):
+        status, body = sklearn_server.invoke(unnamed)
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "Model is missing inputs ['a', 'b', 'c', 'd']" in body["message"]
     csv = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(repr, r)) for r in rows.tolist()) + "\n"
     assert sklearn_server.invoke(csv, "text/csv") == (200, {"predictions": preds})
-    assert sklearn_server.invoke(json.dumps({"inputs": rows.tolist()}), "application/json; charset=utf-8")[0] == 200
+    assert sklearn_server.invoke(json.dumps(split), "application/json; charset=utf-8")[0] == 200
 
 
 def test_columns_are_reordered_to_the_example(sklearn_server, expected):
@@ -81,9 +88,10 @@ def test_columns_are_reordered_to_the_example(sklearn_server, expected):
     ({"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]}, "application/json", 400, "exactly one of"),
     ({"data": [[1, 2, 3, 4]]}, "application/json", 400, "exactly one of"),
     ({"dataframe_split": {"columns": ["a", "b", "x", "y"], "data": [[1, 2, 3, 4]]}}, "application/json", 400,
-     "missing columns ['c', 'd']"),
-    ({"inputs": [[1, 2]]}, "application/json", 400, "expects 4"),
-    ({"inputs": [[1, 2, 3, 4]], "params": 3}, "application/json", 400, "'params' must be an object"),
+     "Model is missing inputs ['c', 'd']"),
+    ({"dataframe_records": [{"a": "one", "b": 2, "c": 3, "d": 4}]}, "application/json", 400,
+     "Failed to convert column a"),
+    ({"instances": [[1, 2, 3, 4]]}, "application/json", 400, "Model is missing inputs"),
     ("a,b,c,d\n1,2,3,4\n", "text/plain", 415, "unsupported content type"),  # 415, as mlflow models serve
     ("", "text/csv", 400, "malformed CSV"),
     ({"inputs": [[0.0] * 4] * 200}, "application/json", 413, "over the limit of 4096 bytes"),
