@@ -17,14 +17,14 @@ _LAZY = {
     "PythonModelContext": ".python_model",
     "save_model": ".save",
     "create_env": ".environments",
-    "predict": ".predict",
+    "predict": ".predicting",
 }
 
 if TYPE_CHECKING:
     from .environments import create_env
     from .errors import EnvreproError
     from .load import PyFuncModel, load_model
-    from .predict import predict
+    from .predicting import predict
     from .python_model import PythonModel, PythonModelContext
     from .save import save_model
 

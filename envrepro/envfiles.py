@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from .conda_to_pip import CondaTranslation, translate_conda_dependencies
+from .envs.conda_spec import conda_document
 from .errors import ModelFormatError
-from .model import CONDA_FILE, CONSTRAINTS_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
+from .pyversion import python_release, python_version_from_specs
+from .model import CONDA_FILE, CONSTRAINTS_FILE, DEFAULT_CHANNEL, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
 from .requirements import expand_lines, read_requirements_file, render_requirements_file, validate_requirement
 from .yamlio import dump_yaml, load_yaml_file
 
-DEFAULT_CHANNELS = ["conda-forge"]
 DEFAULT_ENV_NAME = "envrepro-env"
 _BUILD_TOOLS = ("pip", "setuptools", "wheel")
 
@@ -66,7 +67,7 @@ def default_conda_env(python_version: str, requirements: list[str], constraints:
     deps: list[Any] = [f"python={python_version}", f"pip<={pip_version}" if pip_version else "pip"]
     if pip_lines:
         deps.append({"pip": pip_lines})
-    return {"name": DEFAULT_ENV_NAME, "channels": list(DEFAULT_CHANNELS), "dependencies": deps}
+    return {"name": DEFAULT_ENV_NAME, "channels": [DEFAULT_CHANNEL], "dependencies": deps}
 
 
 def render_env_files(env: ModelEnv) -> dict[str, str]:
@@ -85,28 +86,7 @@ def render_env_files(env: ModelEnv) -> dict[str, str]:
 
 def conda_pip_section(conda: dict[str, Any], *, path: Path | None = None) -> list[str]:
     """All pip requirements listed in conda.yaml, across every ``pip:`` block (conda reads only one)."""
-    deps = conda.get("dependencies") or []
-    if not isinstance(deps, list):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
-    lines: list[str] = []
-    for dep in deps:
-        if isinstance(dep, dict) and "pip" in dep:
-            block = dep["pip"] or []
-            if not isinstance(block, list) or not all(isinstance(x, (str, int, float)) for x in block):
-                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=path,
-                                       hint="write it as `- pip:` followed by `- name==version` lines")
-            lines.extend(str(x) for x in block)
-    return lines
-
-
-# A Python version as models record it: 3, 3.11, 3.11.7, 3.11.*, 3.13.0rc1, 3.11.7+ -- and nothing after it.
-_PYTHON_VERSION = re.compile(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.\*|(?:a|b|rc)\d+)?\+?\s*$")
-
-
-def python_release(version: object) -> tuple[int, ...] | None:
-    """(3, 11, 7) for "3.11.7"; None unless the whole text is a Python version."""
-    match = _PYTHON_VERSION.match(str(version))
-    return tuple(int(g) for g in match.groups() if g is not None) if match else None
+    return conda_document(conda, where=path).pip_lines
 
 
 def check_python_version(version: str, *, path: Path | None) -> str:
@@ -116,16 +96,6 @@ def check_python_version(version: str, *, path: Path | None) -> str:
     return version.strip()
 
 
-def python_version_from_specs(specs: list[str]) -> str | None:
-    """The version in a ``python=3.11.7`` / ``python==3.11`` / ``conda-forge::python 3.10.*`` conda spec."""
-    for spec in specs:
-        body = spec.strip().split("::", 1)[-1]
-        match = re.match(r"^python(?:\s+|\s*==?\s*)(\d+(?:\.\d+)*)(?:\.\*)?(?:\s|$)", body)
-        if match:
-            return match.group(1)
-    return None
-
-
 def conda_python_version(conda: dict[str, Any]) -> str | None:
     return python_version_from_specs([d for d in conda.get("dependencies") or [] if isinstance(d, str)])
 
@@ -133,10 +103,7 @@ def conda_python_version(conda: dict[str, Any]) -> str | None:
 def read_conda_yaml(path: Path, *, root: Path | None = None) -> dict[str, Any]:
     """A conda.yaml (a model's when ``root`` is its directory, which the file must then be inside)."""
     conda = load_yaml_file(path, what="conda.yaml", root=root)
-    if "dependencies" in conda and not isinstance(conda["dependencies"], (list, type(None))):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
-    if "channels" in conda and not isinstance(conda["channels"], (list, type(None))):
-        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=path)
+    conda_document(conda, where=path)  # the shape rules the conda engine applies, checked once, here too
     return conda
 
 

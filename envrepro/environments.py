@@ -15,6 +15,7 @@ from .model import ModelDir
 from .requirements import coerce_requirements
 
 if TYPE_CHECKING:
+    from .envs.cache import CachedEnv
     from .envs.local_engine import Mismatch
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,37 @@ def create_env(model_uri: str | Path, *, env_manager: str | None = None,
         for mismatch in mismatches:
             log.warning("local environment: %s", mismatch)
         return Environment(Path(sys.prefix), Path(sys.executable), "local", mismatches)
-    from .envs.build import build_model_env
+    from .env_build import build_model_env
 
     built = build_model_env(model, env, env_manager, override, quiet=quiet, in_use=in_use,
                             **engine_options)  # type: ignore[arg-type]
     in_cache = engine_options.get("prefix") is None  # --prefix builds live outside the cache
     return Environment(built.prefix, built.python, env_manager, cache_key=built.key if in_cache else None)
+
+
+def list_envs() -> list[CachedEnv]:
+    """The cached environments, most recently used first (``envrepro env list``)."""
+    from .envs.cache import EnvCache
+
+    return EnvCache().list()
+
+
+def remove_env(key_or_prefix: str, *, force: bool = False) -> Path:
+    """Remove one cached environment, by key or prefix (``envrepro env rm``); refused while in use unless ``force``."""
+    from .envs.cache import EnvCache
+
+    return EnvCache().remove(key_or_prefix, force=force)
+
+
+def prune_envs(days: float) -> list[CachedEnv]:
+    """Remove environments unused for ``days`` days, and half-built leftovers (``envrepro env prune``)."""
+    from .envs.cache import EnvCache
+
+    return EnvCache().prune(days)
+
+
+def parse_channel_aliases(items: Sequence[str]) -> dict[str, str]:
+    """``['conda-forge=/srv/mirror/cf', '*=https://mirror/conda']`` → the channel-alias map engines take."""
+    from .envs.conda_spec import parse_channel_alias
+
+    return parse_channel_alias(list(items))

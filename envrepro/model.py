@@ -22,6 +22,8 @@ CONSTRAINTS_FILE = "constraints.txt"
 CODE_DIR = "code"
 INPUT_EXAMPLE_FILE = "input_example.json"
 PROVENANCE_FILE = "envrepro_requirements.json"
+# The conda channel envrepro writes into conda.yaml, and the one `audit --fix` migrates to.
+DEFAULT_CHANNEL = "conda-forge"
 # Flavor configuration keys that name a file or directory of the model (envrepro's and MLflow's flavors).
 ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
 

@@ -174,7 +174,7 @@ def predict_in(env: Environment, model: ModelDir, input_path: str | os.PathLike 
                content_type: str = "json") -> Any:
     """The model's output, as JSON values, predicted inside ``env`` on its input example (or ``input_path``)."""
     from .launch import load_spec, runtime_dir
-    from .predict import media_type
+    from .predicting import media_type
 
     spec = load_spec(model)
     if input_path is None and not spec["input_example"]:

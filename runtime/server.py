@@ -24,11 +24,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from .limits import DEFAULT_MAX_REQUEST_BYTES
 from .payload import JSON, error_json
 from .scoring import invocation
 
 log = logging.getLogger("envrepro.runtime")
-DEFAULT_MAX_REQUEST_BYTES = 50 * 1024 * 1024
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 

@@ -110,7 +110,7 @@ def test_uv_flags_exempt_pins_from_requirements_and_constraints():
 
 
 def test_the_cache_key_changes_only_with_a_cutoff():
-    from envrepro.envs.build import _with_cutoff
+    from envrepro.env_build import _with_cutoff
     from envrepro.envs.cache import EnvCache
 
     fields = {"engine": "uv", "python": "3.11.7", "requirements": ["six"]}

@@ -8,7 +8,7 @@ import pytest
 
 import envrepro
 from envrepro.errors import EnvreproError
-from envrepro.predict import predict
+from envrepro.predicting import predict
 from tests.conftest import run_cli
 
 COLUMNS = ["a", "b", "c", "d"]

@@ -137,7 +137,7 @@ def main() -> None:
             return work / f"env-{kind}-{next(counter)}"
 
         from envrepro.envs.rattler_engine import solve_conda_spec
-        from envrepro.lock.install import fetch_verified
+        from envrepro.envs.from_lock import fetch_verified
 
         conda = read_lockfile(lock).for_platform("linux-64", "conda")
         verify = median_time(lambda: fetch_verified(conda), args.repeat)

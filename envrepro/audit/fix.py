@@ -20,11 +20,11 @@ import yaml
 
 from ..errors import EnvreproError
 from ..fsutil import atomic_write_text, locked_dir, open_regular, read_text
+from ..model import DEFAULT_CHANNEL
 from .channels import classify_channel, is_defaults, replace_spec_channel
 from .findings import ENV, AuditReport, Finding
 from .rules import Malformed, SafeLoader, compose, env_findings, env_parts, scalar
 
-DEFAULT_CHANNEL = "conda-forge"
 NODEFAULTS = "nodefaults"
 
 FIXED = "fixed"

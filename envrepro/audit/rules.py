@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import yaml
 
 from ..yamlio import node_graph_problem
-from .channels import classify_channel, classify_url, is_defaults, spec_channel
+from .channels import classify_channel, classify_url, is_defaults, spec_channel_span
 from .findings import LOCK, Finding, ModelInfo
 
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # for loading data (the fixer's self-check)
@@ -148,7 +148,7 @@ def env_findings(parts: EnvParts, file: str, model: ModelInfo | None) -> list[Fi
                                 model=model))
     for item in parts.dependency_items:
         spec = scalar(item)
-        found = spec_channel(spec) if spec else None
+        found = spec_channel_span(spec) if spec else None
         if found and (why := classify_channel(found[0])) is not None:
             findings.append(Finding(file, line(item), "channel-prefixed-spec",
                                     f"{spec!r} pins a package to {why}", spec, model=model))

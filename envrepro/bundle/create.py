@@ -16,8 +16,8 @@ from .. import __version__
 from ..envs.progress import Progress
 from ..errors import EnvreproError
 from ..lock.ensure import ensure_lock, locked_python
-from ..lock.install import CATEGORIES, fetch_verified, is_unhashed, local_platform
-from ..lock.lockfile import LockedPackage, Lockfile, read_lockfile
+from ..envs.from_lock import CATEGORIES, fetch_verified, is_unhashed, local_platform
+from ..lockfile import LockedPackage, Lockfile, read_lockfile
 from ..model import ModelDir
 from .archive import Entry, write_archive
 from .manifest import MODEL_DIR, PACKAGES_DIR, BundledFile, BundledPackage, Manifest, mb

@@ -11,7 +11,7 @@ import os
 
 from ..environments import Environment, create_env
 from ..errors import EnvironmentBuildError
-from ..lock.install import local_platform
+from ..envs.from_lock import local_platform
 from .archive import BundleError
 from .unpack import open_bundle
 

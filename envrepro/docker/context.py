@@ -30,7 +30,7 @@ from typing import Mapping
 from .. import __version__
 from ..errors import EnvreproError
 from ..fsutil import is_inside, staging_dir
-from ..lock.install import stored_package
+from ..envs.from_lock import stored_package
 from ..model import ModelDir
 from . import dockerfile
 from .lockchoice import ChosenLock, choose_lock

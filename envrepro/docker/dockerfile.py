@@ -53,7 +53,7 @@ def install_command(bundle: str | None = None) -> str:
     return f"envrepro env create -m {MODEL_DIR} --from-lock --prefix {ENV_PREFIX}"
 
 
-def serve_command() -> list[str]:
+def image_serve_command() -> list[str]:
     return ["envrepro", "serve", "-m", MODEL_DIR, "--env-prefix", ENV_PREFIX, "-h", "0.0.0.0", "-p", str(PORT)]
 
 
@@ -152,7 +152,7 @@ COPY model/ {MODEL_DIR}/
 USER {UID}:{UID}
 EXPOSE {PORT}
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD {healthcheck}
-CMD {json.dumps(serve_command())}
+CMD {json.dumps(image_serve_command())}
 """
 
 

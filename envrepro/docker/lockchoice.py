@@ -14,7 +14,7 @@ from typing import Mapping
 from ..errors import EnvreproError
 from ..lock import read_lockfile
 from ..lock.ensure import ensure_lock, lock_kind, locked_python
-from ..lock.lockfile import Lockfile
+from ..lockfile import Lockfile
 
 PLATFORMS = ("linux-64", "linux-aarch64")
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from ..errors import ModelFormatError
 from ..requirements import normalized as normalized_requirements
-from ..envfiles import python_version_from_specs
+from ..pyversion import python_version_from_specs
 from ..requirements import expand_lines
 from ..yamlio import load_yaml_file
 
@@ -114,50 +114,22 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
         where = path
     base = Path(base_dir) if base_dir is not None else (path.parent if path is not None else Path.cwd())
 
-    raw_channels = data.get("channels")
-    if raw_channels is not None and not isinstance(raw_channels, list):
-        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=where)
-    raw_deps = data.get("dependencies")
-    if raw_deps is None:
-        raw_deps = []
-    if not isinstance(raw_deps, list):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=where)
-
-    channels: list[str] = []
-    nodefaults = False
-    for item in raw_channels or []:
-        if not isinstance(item, str) or not item.strip():
-            raise ModelFormatError(f"malformed conda.yaml: channel {item!r} is not a name, URL or path", path=where)
-        text = item.strip()
-        if text == "nodefaults":
-            nodefaults = True
-        elif text not in channels:
-            channels.append(text)
+    document = conda_document(data, where=where)
+    channels = list(document.channels)
     implicit_defaults = not channels
     if implicit_defaults:
         # conda falls back to its configured default channels; envrepro maps 'defaults' explicitly.
         channels = ["defaults"]
-
     conda_specs: list[str] = []
-    pip_lines: list[str] = []
-    pip_blocks = 0
-    for dep in raw_deps:
-        if isinstance(dep, (str, int, float)) and not isinstance(dep, bool):
-            spec = normalize_conda_spec(str(dep), source=where)
-            if spec not in conda_specs:
-                conda_specs.append(spec)
-        elif isinstance(dep, dict) and set(dep) == {"pip"}:
-            block = dep["pip"] or []
-            if not isinstance(block, list):
-                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=where)
-            pip_blocks += 1
-            pip_lines.extend(str(line) for line in block)
-        else:
-            raise ModelFormatError(f"malformed conda.yaml: unexpected dependency {dep!r}", path=where,
-                                   hint="dependencies are conda specs (strings) and at most one 'pip:' list")
-    if pip_blocks > 1:
-        warnings.warn(f"{where or 'conda.yaml'}: {pip_blocks} 'pip:' blocks; conda installs only one of them, "
-                      "envrepro installs all of them", MultiplePipBlocksWarning, stacklevel=2)
+    for dep in document.specs:
+        spec = normalize_conda_spec(dep, source=where)
+        if spec not in conda_specs:
+            conda_specs.append(spec)
+    pip_lines = document.pip_lines
+    if document.pip_blocks > 1:
+        warnings.warn(f"{where or 'conda.yaml'}: {document.pip_blocks} 'pip:' blocks; conda installs only one of "
+                      "them, envrepro installs all of them", MultiplePipBlocksWarning, stacklevel=2)
+    nodefaults = document.nodefaults
 
     requirements, constraints = _expand_pip_lines(pip_lines, base, where, root)
     name = data.get("name")
@@ -172,6 +144,56 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
         source=path.resolve() if path is not None else (where.resolve() if where is not None else None),
         implicit_defaults=implicit_defaults,
     )
+
+
+@dataclass(frozen=True)
+class CondaDocument:
+    """conda.yaml's parts as written, after the one set of shape rules every reader applies."""
+
+    channels: tuple[str, ...]      # stripped, deduplicated, without "nodefaults"
+    specs: tuple[str, ...]         # conda dependencies as written (numbers as text)
+    pip_lines: list[str]           # every pip: block, in order
+    pip_blocks: int
+    nodefaults: bool
+
+
+def conda_document(data: Mapping[str, Any], *, where: str | os.PathLike | None = None) -> CondaDocument:
+    """Check conda.yaml's shape (one ModelFormatError naming ``where`` otherwise) and split it into parts."""
+    raw_channels = data.get("channels")
+    if raw_channels is not None and not isinstance(raw_channels, list):
+        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=where)
+    raw_deps = data.get("dependencies")
+    if raw_deps is None:
+        raw_deps = []
+    if not isinstance(raw_deps, list):
+        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=where)
+    channels: list[str] = []
+    nodefaults = False
+    for item in raw_channels or []:
+        if not isinstance(item, str) or not item.strip():
+            raise ModelFormatError(f"malformed conda.yaml: channel {item!r} is not a name, URL or path", path=where)
+        text = item.strip()
+        if text == "nodefaults":
+            nodefaults = True
+        elif text not in channels:
+            channels.append(text)
+    specs: list[str] = []
+    pip_lines: list[str] = []
+    pip_blocks = 0
+    for dep in raw_deps:
+        if isinstance(dep, (str, int, float)) and not isinstance(dep, bool):
+            specs.append(str(dep))
+        elif isinstance(dep, dict) and set(dep) == {"pip"}:
+            block = dep["pip"] or []
+            if not isinstance(block, list) or not all(isinstance(x, (str, int, float)) for x in block):
+                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=where,
+                                       hint="write it as `- pip:` followed by `- name==version` lines")
+            pip_blocks += 1
+            pip_lines.extend(str(line) for line in block)
+        else:
+            raise ModelFormatError(f"malformed conda.yaml: unexpected dependency {dep!r}", path=where,
+                                   hint="dependencies are conda specs (strings) and at most one 'pip:' list")
+    return CondaDocument(tuple(channels), tuple(specs), pip_lines, pip_blocks, nodefaults)
 
 
 def _expand_pip_lines(lines: list[str], base: Path, where: Path | None,

@@ -192,6 +192,6 @@ def _probe(path: Path) -> tuple[str, str] | None:
 
 
 def _release(version: str) -> tuple[int, ...] | None:
-    from ..envfiles import python_release  # the one pattern: the whole text must be a version
+    from ..pyversion import python_release  # the one pattern: the whole text must be a version
 
     return python_release(version)

@@ -82,7 +82,7 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
             cutoff_args = uv_cutoff_args(exclude_newer, [*requirements, *constraints])
             cmds = [[find_uv() or "uv", "pip", "install", "--python", os.fspath(python_exe), *args, *cutoff_args]]
         else:
-            _ensure_pip(python_exe, progress)
+            ensure_pip(python_exe, progress)
             pip = [os.fspath(python_exe), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
             cmds = [[*pip, *args]]
             if exclude_newer is not None:
@@ -166,7 +166,7 @@ def _without_pip_cutoff(python_exe: str | os.PathLike, progress: Progress, exclu
     return "pip", None
 
 
-def _ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
+def ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
     probe = subprocess.run([os.fspath(python_exe), "-c", "import pip"], capture_output=True)
     if probe.returncode == 0:
         return

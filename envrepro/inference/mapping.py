@@ -40,7 +40,7 @@ def _realpath(file: str) -> str:
     directory, name = os.path.split(file)
     return os.path.join(_real_dir(directory), name)
 
-Kind = Literal["stdlib", "excluded", "dist", "local", "unknown"]
+ModuleKind = Literal["stdlib", "excluded", "dist", "local", "unknown"]
 
 # Distributions the environment builder provides itself: never inferred as model requirements.
 EXCLUDED_DISTRIBUTIONS = frozenset({"envrepro", "pip", "setuptools", "wheel"})
@@ -51,7 +51,7 @@ _ALWAYS_STDLIB = frozenset({"__main__", "__mp_main__", "builtins", "__future__"}
 
 @dataclass(frozen=True)
 class Resolution:
-    kind: Kind
+    kind: ModuleKind
     distribution: str | None = None  # canonical name, for kind == "dist"
     editable: bool = False
 

@@ -19,9 +19,9 @@ from ..errors import EnvironmentBuildError, EnvreproError
 from ..model import ModelDir
 from . import virtual
 from .check import KIND_KEY, PYTHON_KEY, VPKG_KEY
-from .inputs import Kind, LockInput, read_lock_input
+from .inputs import LockInput, LockKind, read_lock_input
 from .locate import record_lock
-from .lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, now_utc, write_lockfile
+from ..lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, now_utc, write_lockfile
 from .pip_lock import lock_pip
 from .solve import solve_platform, solve_with_conda_lock
 
@@ -46,7 +46,7 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
     model = ModelDir.open(model_path)
     as_of = resolve_as_of_for(model.mlmodel.utc_time_created, resolve_as_of)
     platforms = list(dict.fromkeys(platforms or DEFAULT_PLATFORMS))
-    kind: Kind = "pip" if pip_only else "conda"
+    kind: LockKind = "pip" if pip_only else "conda"
     spec = read_lock_input(model, kind)
     overrides = virtual.parse_overrides(virtual_packages)
     vpkgs = {p: virtual.virtual_packages_for(p, overrides) for p in platforms}

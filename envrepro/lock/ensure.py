@@ -16,7 +16,7 @@ from ..errors import EnvreproError
 from .check import KIND_KEY, PYTHON_KEY, check_lock
 from .create import lock_model
 from .locate import find_lock, record_lock
-from .lockfile import DEFAULT_LOCK_NAME, Lockfile, read_lockfile
+from ..lockfile import DEFAULT_LOCK_NAME, Lockfile, read_lockfile
 
 LockKind = Literal["conda", "pip"]
 

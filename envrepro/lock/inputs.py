@@ -25,12 +25,12 @@ from ..model import ModelDir
 from ..requirements import installable, normalized
 
 HASH_SCHEMA = 1  # bump when the meaning of the hashed fields changes
-Kind = Literal["conda", "pip"]
+LockKind = Literal["conda", "pip"]
 
 
 @dataclass(frozen=True)
 class LockInput:
-    kind: Kind
+    kind: LockKind
     model_dir: Path
     source: Path  # the file the spec came from (conda.yaml, python_env.yaml, requirements.txt or MLmodel)
     python_version: str
@@ -61,7 +61,7 @@ class LockInput:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def read_lock_input(model: ModelDir, kind: Kind = "conda") -> LockInput:
+def read_lock_input(model: ModelDir, kind: LockKind = "conda") -> LockInput:
     """The model's environment as the lock sees it."""
     env = read_model_env(model)
     if kind == "pip":

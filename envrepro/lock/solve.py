@@ -18,10 +18,10 @@ from typing import Any, Mapping
 from ..envs.conda_spec import CondaEnvSpec
 from ..envs.external_conda import resolve_conda_exe
 from ..envs.rattler_engine import solve_conda_spec
+from ..envs.virtual_packages import to_rattler
 from ..errors import EnvironmentBuildError
 from ..yamlio import dump_yaml
-from . import virtual
-from .lockfile import LockedPackage, read_lockfile
+from ..lockfile import LockedPackage, read_lockfile
 
 
 def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[str, str], *,
@@ -29,7 +29,7 @@ def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[
                    exclude_newer: datetime | None = None) -> list[LockedPackage]:
     """Solve ``spec``'s conda part for ``platform`` with rattler; returns the locked conda packages."""
     records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform,
-                               virtual_packages=virtual.to_rattler(virtual_packages), quiet=quiet,
+                               virtual_packages=to_rattler(virtual_packages), quiet=quiet,
                                exclude_newer=exclude_newer)
     return [record_to_locked(record, platform) for record in records]
 

@@ -21,7 +21,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, and
 def limited_audit(*args, timeout: float = 60) -> subprocess.CompletedProcess:
     """The CLI with 2 GiB of address space and a timeout: a blow-up or a hang fails the test, nothing else."""
     limit = 2 * 1024**3
-    return subprocess.run([sys.executable, "-m", "envrepro.cli_audit", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "envrepro.cli", "audit", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
 

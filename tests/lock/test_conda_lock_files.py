@@ -21,7 +21,7 @@ import yaml
 
 from envrepro.errors import EnvironmentBuildError, ModelFormatError
 from envrepro.lock import check_lock, lock_model, read_lockfile, render_lock, write_lockfile
-from envrepro.lock.install import install_pip_locked
+from envrepro.envs.from_lock import install_pip_locked
 from tests.fixtures_channel import build_wheel
 
 from .condalock_files import (

@@ -134,7 +134,7 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
     return json.loads(out)["predictions"]
 
 
-def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
+def server_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
                   max_request_bytes: int | None = None, env_manager: str | None = None,
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
                   verbose: bool = False, access_log: bool = False, timeout: float | None = None,
@@ -167,4 +167,4 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
     return worker_command(env.python, "serve", spec, *args, verbose=verbose, report="text")
 
 
-__all__ = ["predict", "serve_command"]
+__all__ = ["predict", "server_command"]

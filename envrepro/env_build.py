@@ -9,13 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..asof import ResolveAsOf, resolve_as_of
-from ..conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
-from ..envfiles import ModelEnv
-from ..model import ModelDir
-from ..requirements import installable, normalized, requirement_name
-from .cache import EnvCache
-from .venv_engine import create_venv, venv_cache_fields, venv_python
+from .asof import ResolveAsOf, resolve_as_of
+from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
+from .envfiles import ModelEnv
+from .model import ModelDir
+from .requirements import installable, normalized, requirement_name
+from .envs.cache import EnvCache
+from .envs.venv_engine import create_venv, venv_cache_fields, venv_python
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class _FixedPrefix:
     def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any], *, in_use: Any = None) -> Path:
         import shutil
 
-        from ..errors import EnvironmentBuildError
+        from .errors import EnvironmentBuildError
 
         if self.prefix.exists() and any(self.prefix.iterdir()):
             raise EnvironmentBuildError("the target prefix already exists and is not empty", path=self.prefix,
@@ -84,9 +84,9 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     meta["resolve_as_of"] = as_of.to_dict()
     cutoff = as_of.cutoff
     if manager == "conda":
-        from .conda_spec import parse_conda_env
-        from .external_conda import resolve_conda_exe
-        from .rattler_engine import prefix_python
+        from .envs.conda_spec import parse_conda_env
+        from .envs.external_conda import resolve_conda_exe
+        from .envs.rattler_engine import prefix_python
 
         conda_path = env.sources.get("conda")
         spec = (parse_conda_env(conda_path, root=model.path) if conda_path
@@ -101,7 +101,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         key = cache.key_for(_with_cutoff(fields, as_of))
 
         def build(prefix: Path) -> None:
-            from . import create_conda_env
+            from .envs import create_conda_env
 
             _announce(as_of, quiet)
             create_conda_env(spec, prefix, channel_alias=channel_alias, conda_exe=exe, pip_override=override,
@@ -149,7 +149,7 @@ def _with_cutoff(fields: dict[str, Any], as_of: ResolveAsOf) -> dict[str, Any]:
 
 
 def _announce(as_of: ResolveAsOf, quiet: bool) -> None:
-    from .progress import Progress
+    from .envs.progress import Progress
 
     if as_of.cutoff is not None:
         Progress(quiet=quiet).step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
@@ -169,8 +169,8 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
     """
     import logging
 
-    from ..errors import EnvironmentBuildError
-    from ..lock.locate import find_lock  # the rest of envrepro.lock only once a lock exists (start-up time)
+    from .errors import EnvironmentBuildError
+    from .lock.locate import find_lock  # the rest of envrepro.lock only once a lock exists (start-up time)
 
     if from_lock is False:
         return None
@@ -180,7 +180,7 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
             raise EnvironmentBuildError("--from-lock given but the model has no lock file", path=model.path,
                                         hint="create one with `envrepro lock -m MODEL`")
         return None
-    from ..lock import check_lock, read_lockfile
+    from .lock import check_lock, read_lockfile
 
     if not from_lock:
         kind = read_lockfile(lock).metadata.custom.get("envrepro.kind", "conda")
@@ -203,9 +203,9 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
                      meta: dict[str, Any], *, quiet: bool, in_use: contextlib.ExitStack | None) -> BuiltEnv:
     import hashlib
 
-    from ..lock.install import install_from_lock
-    from .pip_install import install_requirements
-    from .rattler_engine import prefix_python
+    from .envs.from_lock import install_from_lock
+    from .envs.pip_install import install_requirements
+    from .envs.rattler_engine import prefix_python
 
     import platform
     import sys

@@ -30,12 +30,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..envs.cache import envrepro_home
-from ..envs.pip_install import _ensure_pip, choose_installer, find_uv, run_tool
-from ..envs.progress import Progress
-from ..envs.rattler_engine import current_platform, install_records, prefix_python
+from ..home import envrepro_home
+from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
+from .progress import Progress
+from .rattler_engine import current_platform, install_records, prefix_python
 from ..errors import EnvironmentBuildError
-from .lockfile import LockedPackage, Lockfile, read_lockfile
+from ..lockfile import LockedPackage, Lockfile, read_lockfile
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -270,7 +270,7 @@ def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[
             cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python), *flags, "--no-deps",
                    "-r", os.fspath(req)]
         else:
-            _ensure_pip(python, progress)
+            ensure_pip(python, progress)
             cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *flags,
                    "--no-deps", "-r", os.fspath(req)]
         if not progress.enabled:
@@ -279,7 +279,7 @@ def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[
 
 
 def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:
-    from ..envs.venv_engine import create_venv, venv_python
+    from .venv_engine import create_venv, venv_python
 
     python_version = lock.metadata.custom.get("envrepro.python")
     if not python_version:

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Literal
 
 import yaml
 
-from ..errors import ModelFormatError
-from ..fsutil import atomic_write_text
-from ..yamlio import load_yaml_file
+from .errors import ModelFormatError
+from .fsutil import atomic_write_text
+from .yamlio import load_yaml_file
 
 LOCK_VERSION = 1
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 10x faster on big locks
