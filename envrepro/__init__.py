@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Public names are imported on first use, so `import envrepro` (and every CLI command) stays fast.
 _LAZY = {

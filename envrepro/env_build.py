@@ -15,7 +15,8 @@ from .envfiles import ModelEnv
 from .model import ModelDir
 from .requirements import installable, normalized, requirement_name
 from .envs.cache import EnvCache
-from .envs.venv_engine import create_venv, venv_cache_fields, venv_python
+from .envs.venv_engine import create_venv, venv_cache_fields
+from .envs.prefix import prefix_python
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     if manager == "conda":
         from .envs.conda_spec import parse_conda_env
         from .envs.external_conda import resolve_conda_exe
-        from .envs.rattler_engine import prefix_python
+        from .envs.prefix import prefix_python
 
         conda_path = env.sources.get("conda")
         spec = (parse_conda_env(conda_path, root=model.path) if conda_path
@@ -125,7 +126,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     quiet=quiet, pip_override=override, cwd=model.path, exclude_newer=cutoff)
 
     prefix = cache.get_or_build(key, build_venv, meta, in_use=in_use)
-    return BuiltEnv(prefix, venv_python(prefix), key)
+    return BuiltEnv(prefix, prefix_python(prefix), key)
 
 
 def _warn_untranslatable(model: ModelDir, env: ModelEnv, manager: str) -> None:
@@ -181,9 +182,10 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
                                         hint="create one with `envrepro lock -m MODEL`")
         return None
     from .lock import check_lock, read_lockfile
+    from .lockfile import KIND_KEY
 
     if not from_lock:
-        kind = read_lockfile(lock).metadata.custom.get("envrepro.kind", "conda")
+        kind = read_lockfile(lock).metadata.custom.get(KIND_KEY, "conda")
         if (kind == "conda") != (manager == "conda"):
             return None
     status = check_lock(model.path, lock)
@@ -205,7 +207,7 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
 
     from .envs.from_lock import install_from_lock
     from .envs.pip_install import install_requirements
-    from .envs.rattler_engine import prefix_python
+    from .envs.prefix import prefix_python
 
     import platform
     import sys

@@ -33,8 +33,10 @@ class Environment:
 
 def existing_env(prefix: str | Path) -> Environment:
     """An environment built earlier at ``prefix`` (``--env-prefix``), e.g. baked into a container image."""
+    from .envs.prefix import prefix_python
+
     prefix = Path(prefix)
-    python = prefix / "bin" / "python"
+    python = prefix_python(prefix)
     if not python.exists():
         raise EnvreproError("no bin/python in the given environment prefix", path=prefix,
                             hint="build one with `envrepro env create -m MODEL --prefix PATH`")

@@ -30,7 +30,14 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present:
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _VCS = ("git+", "hg+", "svn+", "bzr+")  # pip's VCS URL schemes (conda-lock writes git+ only)
 DEFAULT_LOCK_NAME = "conda-lock.yml"
-KIND_KEY = "envrepro.kind"  # custom_metadata key that only envrepro's own locks carry
+# Keys of the lock's custom_metadata that envrepro writes (only envrepro's own locks carry KIND_KEY).
+KIND_KEY = "envrepro.kind"
+PYTHON_KEY = "envrepro.python"
+VPKG_KEY = "envrepro.virtual_packages."  # + platform
+VERSION_KEY = "envrepro.version"
+SOLVER_KEY = "envrepro.solver"
+RESOLVE_AS_OF_KEY = "envrepro.resolve_as_of"
+CHANNEL_ALIAS_KEY = "envrepro.channel_alias"
 Manager = Literal["conda", "pip"]
 
 _HEADER = """\

@@ -46,7 +46,7 @@ class MLmodel:
 
     @classmethod
     def new(cls) -> MLmodel:
-        from . import __version__
+        from .version import __version__
 
         return cls(
             model_uuid=uuid.uuid4().hex,
@@ -92,10 +92,6 @@ class MLmodel:
     @property
     def pyfunc_conf(self) -> dict[str, Any] | None:
         return self.flavors.get(PYFUNC)
-
-    @property
-    def saved_by_mlflow(self) -> bool:
-        return self.envrepro_version is None
 
     def env_file_names(self) -> dict[str, str]:
         """The env files this MLmodel points at. Old MLflow wrote ``env: conda.yaml`` (a string)."""

@@ -6,13 +6,14 @@ import tempfile
 
 import click
 
+from ..docker.platforms import DOCKER_PLATFORMS
 from .options import CHANNEL_ALIAS, MODEL, MODEL_HELP, QUIET, alias_map
 
 
 def _image_options(func):
     options = [
         click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP),
-        click.option("--platform", type=click.Choice(["linux-64", "linux-aarch64"]), default="linux-64",
+        click.option("--platform", type=click.Choice(list(DOCKER_PLATFORMS)), default="linux-64",
                      show_default=True, help="Platform of the image (and of the lock it installs)."),
         click.option("--pip-only", is_flag=True,
                      help="When the model needs locking: lock python_env.yaml/requirements.txt (a venv on the "

@@ -54,9 +54,6 @@ class DockerContext:
     def dockerfile(self) -> Path:
         return self.path / "Dockerfile"
 
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file() and not p.is_symlink())
-
 
 def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLike, *, platform: str = "linux-64",
                      pip_only: bool = False, channel_alias: Mapping[str, str] | None = None,

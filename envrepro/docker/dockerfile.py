@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import EnvreproError
+from .platforms import DOCKER_PLATFORMS
 from .tooling import BUILDER_TOOLS
 
 MODEL_DIR = "/opt/model"
@@ -27,7 +28,6 @@ BUILDER_TOOLING_DIR = "/tmp/envrepro-builder-tooling"
 BUNDLE_DIR = "/tmp/envrepro-bundle"
 PORT = 8080
 UID = 10001  # fixed and numeric: Kubernetes' runAsNonRoot can only verify a numeric USER
-DOCKER_PLATFORMS = {"linux-64": "linux/amd64", "linux-aarch64": "linux/arm64"}
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from ..errors import EnvreproError
 from ..lock import read_lockfile
 from ..lock.ensure import ensure_lock, lock_kind, locked_python
 from ..lockfile import Lockfile
+from .platforms import DOCKER_PLATFORMS
 
-PLATFORMS = ("linux-64", "linux-aarch64")
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class ChosenLock:
 def choose_lock(model_dir: Path, copy_dir: Path, platform: str, *, pip_only: bool = False,
                 channel_alias: Mapping[str, str] | None = None, quiet: bool = False) -> ChosenLock:
     """Give ``copy_dir`` (the context's copy of ``model_dir``) a current lock for ``platform``."""
-    if platform not in PLATFORMS:
-        raise EnvreproError(f"unsupported image platform {platform!r}", hint=f"use one of {', '.join(PLATFORMS)}")
+    if platform not in DOCKER_PLATFORMS:
+        raise EnvreproError(f"unsupported image platform {platform!r}",
+                            hint=f"use one of {', '.join(DOCKER_PLATFORMS)}")
     ensured = ensure_lock(model_dir, copy_dir, [platform], kind="pip" if pip_only else None,
                           channel_alias=channel_alias, quiet=quiet)
     target = ensured.path

@@ -22,9 +22,9 @@ _LAZY = {
     "discover_interpreters": ".interpreters", "find_interpreter": ".interpreters",
     "Mismatch": ".local_engine", "check_environment": ".local_engine",
     "install_requirements": ".pip_install",
-    "create_conda_prefix": ".rattler_engine", "prefix_python": ".rattler_engine", "solve_conda_spec": ".rattler_engine",
+    "create_conda_prefix": ".rattler_engine", "solve_conda_spec": ".rattler_engine",
     "create_venv": ".venv_engine", "default_venv_tool": ".venv_engine", "venv_cache_fields": ".venv_engine",
-    "venv_python": ".venv_engine",
+    "prefix_python": ".prefix",
     "envrepro_home": "..home",
 }
 
@@ -63,5 +63,4 @@ __all__ = [
     "create_conda_prefix_external", "create_venv", "default_venv_tool", "discover_interpreters",
     "envrepro_home", "find_interpreter", "install_requirements", "parse_channel_alias", "parse_conda_env",
     "prefix_python", "resolve_channel", "resolve_conda_exe", "solve_conda_spec", "venv_cache_fields",
-    "venv_python",
 ]

@@ -35,7 +35,7 @@ from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
 from .progress import Progress
 from .rattler_engine import current_platform, install_records, prefix_python
 from ..errors import EnvironmentBuildError
-from ..lockfile import LockedPackage, Lockfile, read_lockfile
+from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -279,11 +279,11 @@ def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[
 
 
 def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:
-    from .venv_engine import create_venv, venv_python
+    from .venv_engine import create_venv
 
-    python_version = lock.metadata.custom.get("envrepro.python")
+    python_version = lock.metadata.custom.get(PYTHON_KEY)
     if not python_version:
         raise EnvironmentBuildError("the lock has no conda packages and does not say which Python to use",
                                     path=lock.path, hint="re-lock with `envrepro lock`")
     create_venv(prefix, python_version=python_version, quiet=quiet)
-    return venv_python(prefix)
+    return prefix_python(prefix)

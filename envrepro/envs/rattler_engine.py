@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Mapping, Sequence, TypeVar
 
 from ..asof import stamp
 from ..errors import EnvironmentBuildError
+from .prefix import prefix_python
 from .virtual_packages import default_virtual_packages, to_rattler
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
@@ -191,17 +192,6 @@ def _requested_specs(rattler: Any, specs: Sequence[str]) -> list[Any] | None:
     # this list to Rust unconverted, so hand it the native objects; skip it where that shape is unknown.
     native = [getattr(rattler.MatchSpec(s), "_match_spec", None) for s in specs]
     return native if specs and all(n is not None for n in native) else None
-
-
-def prefix_python(prefix: str | os.PathLike) -> Path:
-    """The interpreter of a conda prefix or venv."""
-    prefix = Path(prefix)
-    if sys.platform == "win32":
-        for candidate in (prefix / "python.exe", prefix / "Scripts" / "python.exe"):
-            if candidate.exists():
-                return candidate
-        return prefix / "python.exe"
-    return prefix / "bin" / "python"
 
 
 def install_pip_part(spec: CondaEnvSpec, prefix: str | os.PathLike, *, pip_override: Sequence[str] = (),

@@ -18,10 +18,8 @@ from ..model import ModelDir
 from . import virtual
 from .inputs import read_lock_input
 from .locate import find_lock
-from ..lockfile import KIND_KEY, read_lockfile
+from ..lockfile import KIND_KEY, PYTHON_KEY, VPKG_KEY, read_lockfile
 
-PYTHON_KEY = "envrepro.python"
-VPKG_KEY = "envrepro.virtual_packages."
 
 
 @dataclass

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 from ..errors import EnvreproError
-from .check import KIND_KEY, PYTHON_KEY, check_lock
+from .check import check_lock
 from .create import lock_model
 from .locate import find_lock, record_lock
-from ..lockfile import DEFAULT_LOCK_NAME, Lockfile, read_lockfile
+from ..lockfile import DEFAULT_LOCK_NAME, KIND_KEY, PYTHON_KEY, Lockfile, read_lockfile
 
 LockKind = Literal["conda", "pip"]
 
