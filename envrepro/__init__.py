@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-
 from .version import __version__
 
 # Public names are imported on first use, so `import envrepro` (and every CLI command) stays fast.

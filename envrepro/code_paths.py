@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import EnvreproError
 
@@ -32,7 +32,8 @@ def copy_code_paths(code_paths: Sequence[str | os.PathLike], code_dir: Path) -> 
             _check_tree(source)
         if name in targets or (code_dir / name).exists():
             raise EnvreproError(
-                f"code_paths entries {os.fspath(targets.get(name, code_dir / name))!r} and {os.fspath(source)!r} would both be copied "
+                f"code_paths entries {os.fspath(targets.get(name, code_dir / name))!r} and {os.fspath(source)!r} "
+                f"would both be copied "
                 f"to code/{name}", path=source, hint="rename one of them or put them in one package directory",
             )
         targets[name] = source

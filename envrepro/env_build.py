@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .asof import ResolveAsOf, resolve_as_of
 from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from .envfiles import ModelEnv
+from .envs.cache import EnvCache
+from .envs.prefix import prefix_python
+from .envs.venv_engine import create_venv, venv_cache_fields
 from .model import ModelDir
 from .requirements import installable, normalized, requirement_name
-from .envs.cache import EnvCache
-from .envs.venv_engine import create_venv, venv_cache_fields
-from .envs.prefix import prefix_python
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff. With ``in_use``, a cached
     environment is held in use until that stack closes (see :meth:`EnvCache.get_or_build`).
     """
-    cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
+    store: EnvCache | _FixedPrefix = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
                             "pip_override": list(override)}
     as_of = model_resolve_as_of(model, resolve_as_of)  # a bad --resolve-as-of fails before anything is built
@@ -81,7 +82,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         _warn_untranslatable(model, env, manager)
     lock = _lock_to_use(model, manager, from_lock)
     if lock is not None:
-        return _build_from_lock(model, lock, override, cache, meta, quiet=quiet, in_use=in_use)
+        return _build_from_lock(model, lock, override, store, meta, quiet=quiet, in_use=in_use)
     meta["resolve_as_of"] = as_of.to_dict()
     cutoff = as_of.cutoff
     if manager == "conda":
@@ -99,7 +100,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         fields["conda_exe"] = str(exe) if exe else None
         if _model_relative(spec.pip_requirements):
             fields["model"] = meta["model"]
-        key = cache.key_for(_with_cutoff(fields, as_of))
+        key = store.key_for(_with_cutoff(fields, as_of))
 
         def build(prefix: Path) -> None:
             from .envs import create_conda_env
@@ -108,7 +109,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
             create_conda_env(spec, prefix, channel_alias=channel_alias, conda_exe=exe, pip_override=override,
                              quiet=quiet, exclude_newer=cutoff)
 
-        prefix = cache.get_or_build(key, build, meta, in_use=in_use)
+        prefix = store.get_or_build(key, build, meta, in_use=in_use)
         return BuiltEnv(prefix, prefix_python(prefix), key)
 
     requirements = installable(env.requirements)
@@ -117,7 +118,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                                pip_override=override)
     if _model_relative(env.requirements):
         fields["model"] = meta["model"]
-    key = cache.key_for(_with_cutoff(fields, as_of))
+    key = store.key_for(_with_cutoff(fields, as_of))
 
     def build_venv(prefix: Path) -> None:
         _announce(as_of, quiet)
@@ -125,7 +126,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     requirements=requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
                     quiet=quiet, pip_override=override, cwd=model.path, exclude_newer=cutoff)
 
-    prefix = cache.get_or_build(key, build_venv, meta, in_use=in_use)
+    prefix = store.get_or_build(key, build_venv, meta, in_use=in_use)
     return BuiltEnv(prefix, prefix_python(prefix), key)
 
 
@@ -204,13 +205,11 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
 def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache: EnvCache | _FixedPrefix,
                      meta: dict[str, Any], *, quiet: bool, in_use: contextlib.ExitStack | None) -> BuiltEnv:
     import hashlib
+    import platform
+    import sys
 
     from .envs.from_lock import install_from_lock
     from .envs.pip_install import install_requirements
-    from .envs.prefix import prefix_python
-
-    import platform
-    import sys
 
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     key = cache.key_for({"engine": "lock", "lock_sha256": digest, "platform": f"{sys.platform}-{platform.machine()}",

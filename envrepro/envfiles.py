@@ -7,7 +7,6 @@ environment through :func:`read_model_env`.
 from __future__ import annotations
 
 import platform
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 from .conda_to_pip import CondaTranslation, translate_conda_dependencies
 from .envs.conda_spec import conda_document
 from .errors import ModelFormatError
-from .pyversion import python_release, python_version_from_specs
 from .model import CONDA_FILE, CONSTRAINTS_FILE, DEFAULT_CHANNEL, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
+from .pyversion import python_release, python_version_from_specs
 from .requirements import expand_lines, read_requirements_file, render_requirements_file, validate_requirement
 from .yamlio import dump_yaml, load_yaml_file
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .envfiles import read_model_env
 from .errors import EnvreproError
@@ -27,11 +29,11 @@ class Environment:
     prefix: Path
     python: Path
     manager: str
-    mismatches: list["Mismatch"] = field(default_factory=list)  # only for the local manager
+    mismatches: list[Mismatch] = field(default_factory=list)  # only for the local manager
     cache_key: str | None = None  # None for the local manager
 
 
-def existing_env(prefix: str | Path) -> Environment:
+def existing_env(prefix: str | os.PathLike[str]) -> Environment:
     """An environment built earlier at ``prefix`` (``--env-prefix``), e.g. baked into a container image."""
     from .envs.prefix import prefix_python
 
@@ -45,7 +47,7 @@ def existing_env(prefix: str | Path) -> Environment:
 
 def create_env(model_uri: str | Path, *, env_manager: str | None = None,
                pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
-               env_prefix: str | Path | None = None, in_use: contextlib.ExitStack | None = None,
+               env_prefix: str | os.PathLike[str] | None = None, in_use: contextlib.ExitStack | None = None,
                **engine_options: object) -> Environment:
     """Build (or reuse from the cache) the environment a model recorded, and return it.
 

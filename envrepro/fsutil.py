@@ -14,8 +14,9 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .errors import EnvreproError, ModelFormatError
 
@@ -129,7 +130,8 @@ def check_writable_dir(directory: str | os.PathLike) -> None:
         raise PermissionError(errno.EACCES, "the directory is read-only", os.fspath(directory))
 
 
-def atomic_write_files(files: dict[str | os.PathLike, str], *, journal: str | os.PathLike | None = None,
+def atomic_write_files(files: Mapping[str | os.PathLike[str], str] | Mapping[Path, str], *,
+                       journal: str | os.PathLike | None = None,
                        like: dict[str | os.PathLike, str | os.PathLike] | None = None) -> None:
     """Write several files so that either all new versions land or none do.
 
@@ -145,24 +147,24 @@ def atomic_write_files(files: dict[str | os.PathLike, str], *, journal: str | os
     staged: list[tuple[Path, Path]] = []
     try:
         for target_key, text in files.items():
-            target = Path(target_key)
-            check_writable_dir(target.parent)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged.append((Path(tmp), target))
+            target_path = Path(target_key)
+            check_writable_dir(target_path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target_path.name}.", suffix=".tmp", dir=target_path.parent)
+            staged.append((Path(tmp), target_path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _keep_attributes(Path(tmp), Path((like or {}).get(target_key, target)))
+            _keep_attributes(Path(tmp), Path((like or {}).get(target_key, target_path)))
         if journal is not None and len(staged) > 1:
             _write_journal(Path(journal), staged)
     except BaseException:
-        for tmp, _ in staged:
+        for staged_tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(staged_tmp)
         raise
-    for tmp, target in staged:
-        os.replace(tmp, target)
+    for tmp_path, final in staged:
+        os.replace(tmp_path, final)
     if journal is not None and len(staged) > 1:
         os.unlink(Path(journal) / JOURNAL)
         _fsync_dir(Path(journal))
@@ -326,9 +328,9 @@ def staging_dir(final: str | os.PathLike, *, replace: bool = True, exclusive: bo
 
 def clean_stale_staging(parent: str | os.PathLike) -> list[Path]:
     """Remove the staging directories in ``parent`` whose creating process is gone. Returns them."""
-    removed = []
+    removed: list[Path] = []
     try:
-        entries = list(os.scandir(parent))
+        entries = list(os.scandir(os.fspath(parent)))
     except OSError:
         return removed
     for entry in entries:

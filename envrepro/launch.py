@@ -59,7 +59,9 @@ def _runtime_files(loader_modules: list[str]) -> dict[str, bytes]:
     """Every file of the runtime directory, by relative path."""
     from . import __version__
 
-    runtime_root = Path(importlib.util.find_spec(RUNTIME_PACKAGE).origin).parent  # type: ignore[union-attr]
+    spec = importlib.util.find_spec(RUNTIME_PACKAGE)
+    assert spec is not None and spec.origin is not None, "envrepro_runtime ships with envrepro"
+    runtime_root = Path(spec.origin).parent
     files: dict[str, bytes] = {}
     for path in sorted(runtime_root.rglob("*.py")):
         files[str(Path(RUNTIME_PACKAGE) / path.relative_to(runtime_root))] = path.read_bytes()
@@ -92,7 +94,7 @@ def runtime_dir() -> Path:
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        for root, dirs, names in os.walk(tmp):
+        for root, _, names in os.walk(tmp):
             os.chmod(root, 0o755)  # mkdtemp made it 0700: a container's non-root server must read it
             for name in names:
                 os.chmod(os.path.join(root, name), 0o644)

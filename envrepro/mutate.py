@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -68,7 +69,7 @@ def _apply(lines: list[str], operation: Operation, wanted: dict[str, str]) -> tu
             continue  # a duplicate line for the same package: never keep two
         out.append(line)
     if operation == "add":
-        for name, line in wanted.items():
+        for name in wanted:
             if name not in done:
                 out.append(line)
                 changes.append(f"added {line}")
@@ -129,7 +130,8 @@ def _edit_conda(text: str, operation: Operation, wanted: dict[str, str], path: P
     return buffer.getvalue()
 
 
-def _fix_constraints(constraints: list[str], operation: Operation, wanted: dict[str, str]) -> tuple[list[str], list[str]]:
+def _fix_constraints(constraints: list[str], operation: Operation,
+                     wanted: dict[str, str]) -> tuple[list[str], list[str]]:
     """A constraint that forbids the version just added would make the env unbuildable: drop it, say so."""
     if operation != "add":
         return constraints, []
@@ -191,7 +193,7 @@ def _update(model: ModelDir, operation: Operation, wanted: dict[str, str]) -> Up
     reasons = read_provenance(model.path)
     if reasons is not None:
         by_name = {requirement_name(k) or k: v for k, v in reasons.items()}
-        for name, line in wanted.items():
+        for name in wanted:
             by_name[name] = ["update-pip-requirements add (given by the user)"]
         files[model.file(PROVENANCE_FILE)] = render_provenance(new_requirements, by_name)
     atomic_write_files(files, journal=model.path)

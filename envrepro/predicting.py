@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .environments import Environment, create_env
 from .errors import EnvreproError
@@ -72,7 +73,8 @@ def check_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise EnvreproError(f"cannot listen on {host}: {exc.strerror}", hint="use an IP address or a known name")
+        raise EnvreproError(f"cannot listen on {host}: {exc.strerror}",
+                            hint="use an IP address or a known name") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .code_paths import copy_code_paths
-from .envfiles import (ModelEnv, conda_pip_section, conda_python_version, current_python_version,
-                       default_conda_env, pinned_build_dependencies, read_conda_yaml, render_env_files)
+from .envfiles import (
+    ModelEnv,
+    conda_pip_section,
+    conda_python_version,
+    current_python_version,
+    default_conda_env,
+    pinned_build_dependencies,
+    read_conda_yaml,
+    render_env_files,
+)
 from .errors import EnvreproError, ModelFormatError
 from .examples import save_input_example
 from .fsutil import read_text, staging_dir

@@ -16,9 +16,10 @@ import math
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .environments import ENV_MANAGERS, Environment, create_env, existing_env
 from .errors import EnvreproError

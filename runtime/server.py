@@ -82,7 +82,7 @@ def _read_chunked(rfile, limit):
         try:
             size = int(size_text, 16)
         except ValueError:
-            raise FramingError(400, "malformed chunk size")
+            raise FramingError(400, "malformed chunk size") from None
         if size < 0 or len(body) + size > limit:
             raise FramingError(413, "request body is over the limit of {} bytes".format(limit))
         if size == 0:

@@ -29,7 +29,7 @@ def _write_output(path, data):
     try:
         _write(path, data)
     except (IOError, OSError) as exc:
-        raise OutputError(exc.strerror or str(exc))
+        raise OutputError(exc.strerror or str(exc)) from None
 
 
 def _write(path, data):

@@ -8,8 +8,15 @@ import os
 
 import pytest
 
-from envrepro.asof import (DEFAULT_MIN_AGE_DAYS, ENV_VAR, model_time, parse_as_of, pinned_lines, pinned_names,
-                           resolve_as_of)
+from envrepro.asof import (
+    DEFAULT_MIN_AGE_DAYS,
+    ENV_VAR,
+    model_time,
+    parse_as_of,
+    pinned_lines,
+    pinned_names,
+    resolve_as_of,
+)
 from envrepro.envs.pip_install import uv_cutoff_args
 from envrepro.errors import EnvreproError
 from tests.conftest import run_cli

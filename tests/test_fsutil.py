@@ -8,13 +8,20 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from envrepro.errors import EnvreproError, ModelFormatError
-from envrepro.fsutil import (JOURNAL, atomic_write_files, atomic_write_text, locked_dir, read_bytes, read_text,
-                             replay_journal, staging_dir)
+from envrepro.fsutil import (
+    JOURNAL,
+    atomic_write_files,
+    atomic_write_text,
+    locked_dir,
+    read_bytes,
+    read_text,
+    replay_journal,
+    staging_dir,
+)
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to another user, write bits ignored)")
 

@@ -167,7 +167,8 @@ def _signature_model(path, *, mlflow_version="mlflow_version: 2.9.2\n", requirem
     (path / "MLmodel").write_text(SIGNATURE_MLMODEL.format(extra=mlflow_version))
     (path / "python_model.pkl").write_bytes(b"")
     (path / "input_example.json").write_text('{"columns": ["a", "b"], "data": [[1.5, 2], [3.5, 4], [0, 1]]}')
-    (path / "python_env.yaml").write_text("python: 3.10.13\nbuild_dependencies: [pip]\ndependencies: [-r requirements.txt]\n")
+    (path / "python_env.yaml").write_text("python: 3.10.13\nbuild_dependencies: [pip]\n"
+                                          "dependencies: [-r requirements.txt]\n")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
     return path
 
@@ -199,7 +200,8 @@ def test_inspect_finds_what_predict_would_hit(tmp_path):
     typo = tmp_path / "typo"
     typo.mkdir()
     (typo / "MLmodel").write_text("envrepro_version: 0.1.0\nflavors:\n  python_function:\n    loader_module: "
-                                  "mlflow.sklearn\n    python_version: 3.11.7\n  sklern:\n    pickled_model: model.pkl\n")
+                                  "mlflow.sklearn\n    python_version: 3.11.7\n  sklern:\n"
+                                  "    pickled_model: model.pkl\n")
     report = json.loads(run_cli("inspect", "-m", str(typo), "--json", check=True).stdout)
     assert any("no registered flavor loads 'mlflow.sklearn' (flavors: python_function, sklern)" in p
                for p in report["problems"]), report["problems"]

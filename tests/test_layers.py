@@ -8,7 +8,6 @@ own contract: the standard library (and the data libraries, imported lazily), ne
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import pytest

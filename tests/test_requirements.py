@@ -7,8 +7,13 @@ import sys
 import pytest
 
 from envrepro.errors import RequirementError
-from envrepro.requirements import (coerce_requirements, merge_requirements, normalized, read_requirements_file,
-                                   requirement_name)
+from envrepro.requirements import (
+    coerce_requirements,
+    merge_requirements,
+    normalized,
+    read_requirements_file,
+    requirement_name,
+)
 
 
 def test_requirement_name_is_canonical():

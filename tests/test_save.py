@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import envrepro
-from envrepro.errors import EnvreproError, FlavorError, ModelFormatError, RequirementError
 from envrepro.envfiles import read_model_env
+from envrepro.errors import EnvreproError, FlavorError, ModelFormatError, RequirementError
 from envrepro.model import ModelDir
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from envrepro.errors import ModelFormatError
 from tests.conftest import run_cli
 from tests.mlflow_format import write_placeholder_model

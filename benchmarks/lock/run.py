@@ -136,8 +136,8 @@ def main() -> None:
             os.environ["ENVREPRO_HOME"] = str(work / f"home-{kind}-{next(counter)}")
             return work / f"env-{kind}-{next(counter)}"
 
-        from envrepro.envs.rattler_engine import solve_conda_spec
         from envrepro.envs.from_lock import fetch_verified
+        from envrepro.envs.rattler_engine import solve_conda_spec
 
         conda = read_lockfile(lock).for_platform("linux-64", "conda")
         verify = median_time(lambda: fetch_verified(conda), args.repeat)

@@ -99,13 +99,13 @@ def plan_env_fix(text: str, channel: str = DEFAULT_CHANNEL) -> str:
 def _channel_edits(body: str, parts, channel: str) -> list[tuple[int, int, str]]:
     items = [item for item in parts.channel_items if scalar(item)]
     if parts.has_channels:
-        bad = [item for item in items if classify_channel(scalar(item)) is not None]
+        bad = [item for item in items if classify_channel(scalar(item) or "") is not None]
         if not bad:
             return []
         value = parts.channels[1]
         if not isinstance(value, yaml.SequenceNode):  # `channels: defaults`: a string, make it a list
             return [(value.start_mark.index, value.end_mark.index, f"[{_scalar_text(channel)}]")]
-        present = any(_same_channel(scalar(item), channel) for item in items)
+        present = any(_same_channel(scalar(item) or "", channel) for item in items)
         if present:
             return _remove_items(body, value, bad)
         # The target takes the first Anaconda channel's place, so the other channels keep their priority.

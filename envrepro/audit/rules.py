@@ -72,6 +72,12 @@ def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
     return found
 
 
+def value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node of ``key`` in a mapping node, or None."""
+    found = get(node, key)
+    return found[1] if found is not None else None
+
+
 def scalar(node: yaml.Node | None) -> str | None:
     return node.value if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else None
 
@@ -149,7 +155,7 @@ def env_findings(parts: EnvParts, file: str, model: ModelInfo | None) -> list[Fi
     for item in parts.dependency_items:
         spec = scalar(item)
         found = spec_channel_span(spec) if spec else None
-        if found and (why := classify_channel(found[0])) is not None:
+        if spec and found and (why := classify_channel(found[0])) is not None:
             findings.append(Finding(file, line(item), "channel-prefixed-spec",
                                     f"{spec!r} pins a package to {why}", spec, model=model))
     return findings
@@ -162,22 +168,21 @@ def conda_lock_findings(root: yaml.Node | None, file: str, model: ModelInfo | No
     if not isinstance(root, yaml.MappingNode) or get(root, "package") is None:
         raise Malformed("not a conda-lock file: expected a mapping with a 'package' list")
     findings = []
-    metadata = get(root, "metadata")
-    channels = get(metadata[1], "channels") if metadata else None
-    if channels and isinstance(channels[1], yaml.SequenceNode):
-        for item in channels[1].value:
-            name = scalar(get(item, "url")[1]) if get(item, "url") else scalar(item)
+    channels = value(value(root, "metadata"), "channels")
+    if isinstance(channels, yaml.SequenceNode):
+        for item in channels.value:
+            name = scalar(value(item, "url")) if get(item, "url") else scalar(item)
             if name and (why := classify_channel(name)) is not None:
                 findings.append(Finding(file, line(item), "lock-anaconda-channel",
                                         f"locked with channel {name!r} ({why}): re-lock needed", name,
                                         kind=LOCK, model=model))
-    packages = get(root, "package")[1]
+    packages = value(root, "package")
     for entry in packages.value if isinstance(packages, yaml.SequenceNode) else []:
-        url = get(entry, "url")
-        text = scalar(url[1]) if url else None
-        if text and (why := classify_url(text)) is not None:
-            name = scalar(get(entry, "name")[1]) if get(entry, "name") else "?"
-            findings.append(Finding(file, line(url[1]), "lock-anaconda-url",
+        url = value(entry, "url")
+        text = scalar(url)
+        if url is not None and text and (why := classify_url(text)) is not None:
+            name = scalar(value(entry, "name")) or "?"
+            findings.append(Finding(file, line(url), "lock-anaconda-url",
                                     f"{name!r} locked from {why}: re-lock needed", text, kind=LOCK,
                                     model=model))
     return findings

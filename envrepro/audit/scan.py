@@ -27,6 +27,7 @@ from .rules import (
     get,
     mlflow_pin,
     scalar,
+    value,
 )
 
 MLMODEL = "MLmodel"
@@ -61,15 +62,11 @@ def kind_of(name: str) -> str | None:
 
 def mlmodel_env_files(root: yaml.Node | None) -> list[str]:
     """Conda env files an MLmodel names: ``env: conda.yaml`` (MLflow < 2) or ``env: {conda: ...}``."""
-    flavors = get(root, "flavors")
-    pyfunc = get(flavors[1], "python_function") if flavors else None
-    env = get(pyfunc[1], "env") if pyfunc else None
+    env = value(value(value(root, "flavors"), "python_function"), "env")
     if env is None:
         return []
-    if scalar(env[1]):
-        return [scalar(env[1])]
-    conda = get(env[1], "conda")
-    return [scalar(conda[1])] if conda and scalar(conda[1]) else []
+    named = scalar(env) or scalar(value(env, "conda"))  # old MLflow: `env: conda.yaml`; newer: `env: {conda: ...}`
+    return [named] if named else []
 
 
 class Scanner:
@@ -201,8 +198,7 @@ class Scanner:
             except Malformed as exc:
                 self._problem(mlmodel, str(exc))
             else:
-                model = ModelInfo(os.path.normpath(path), scalar(get(root, "mlflow_version")[1])
-                                  if get(root, "mlflow_version") else None)
+                model = ModelInfo(os.path.normpath(path), scalar(value(root, "mlflow_version")))
                 if model.mlflow_version is not None:
                     model = replace(model, version_source="MLmodel")
                 referenced = mlmodel_env_files(root)

@@ -27,7 +27,7 @@ from .manifest import PACKAGES_DIR, Manifest, mb, package_key
 from .origin import BUNDLES_DIR, MANIFEST_NAME, MODEL_DIR
 
 STORE_DIR = "locked-pkgs"  # shared with envrepro.envs.from_lock's downloads
-_opened: dict[tuple[str, int, int, str], "OpenedBundle"] = {}
+_opened: dict[tuple[str, int, int, str], OpenedBundle] = {}
 log = logging.getLogger(__name__)
 
 

@@ -8,15 +8,16 @@ import sys
 
 import click
 
-from ..errors import EnvreproError
 from envrepro_runtime.limits import DEFAULT_MAX_REQUEST_BYTES
 
+from ..errors import EnvreproError
 from .options import MODEL, MODEL_HELP, engine_options, env_options
 
 
 @click.command("predict")
 @click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP)
-@click.option("-i", "--input", "input_path", required=True, help="Input file (JSON scoring payload or CSV); - for stdin.")
+@click.option("-i", "--input", "input_path", required=True,
+              help="Input file (JSON scoring payload, CSV or parquet); - for stdin.")
 @click.option("-o", "--output", "output_path", default=None, help="Write predictions here (default: stdout).")
 @click.option("-t", "--content-type", type=click.Choice(["json", "csv", "parquet"]), default=None,
               help="Input format [default: from the file's extension (.csv, .parquet), else json].")

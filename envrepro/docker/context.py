@@ -23,14 +23,14 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from .. import __version__
+from ..envs.from_lock import stored_package
 from ..errors import EnvreproError
 from ..fsutil import is_inside, staging_dir
-from ..envs.from_lock import stored_package
 from ..model import ModelDir
 from . import dockerfile
 from .lockchoice import ChosenLock, choose_lock

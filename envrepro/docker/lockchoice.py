@@ -7,16 +7,15 @@ image build itself never solves: it only installs what the lock lists, hash-chec
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ..errors import EnvreproError
 from ..lock import read_lockfile
 from ..lock.ensure import ensure_lock, lock_kind, locked_python
 from ..lockfile import Lockfile
 from .platforms import DOCKER_PLATFORMS
-
 
 
 @dataclass(frozen=True)

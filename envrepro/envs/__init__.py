@@ -7,7 +7,8 @@ See docs/environments.md for the design (cache layout, locking, local test chann
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
 
@@ -37,10 +38,10 @@ if TYPE_CHECKING:
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
-def create_conda_env(spec: "CondaEnvSpec", prefix: str | os.PathLike, *,
+def create_conda_env(spec: CondaEnvSpec, prefix: str | os.PathLike, *,
                      channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
                      platform: str | None = None, pip_override: Sequence[str] = (), quiet: bool = False,
-                     exclude_newer: "datetime | None" = None) -> None:
+                     exclude_newer: datetime | None = None) -> None:
     """Build ``spec`` at ``prefix``: external conda when asked (argument or ENVREPRO_CONDA_EXE), else rattler.
 
     ``exclude_newer`` (UTC): what is not pinned resolves as of then (see :mod:`envrepro.asof`).

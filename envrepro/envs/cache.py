@@ -14,6 +14,7 @@ lock) leaves a directory without the marker, which the next builder wipes before
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -21,9 +22,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ..errors import EnvironmentBuildError, EnvreproError
 from ..fsutil import atomic_write_text
@@ -190,7 +192,7 @@ class EnvCache:
             _wipe(env.path)
         return env.path
 
-    def prune(self, older_than_days: float) -> list[CachedEnv]:
+    def prune(self, older_than_days: float) -> builtins.list[CachedEnv]:  # `list` here is the method above
         """Remove environments unused for ``older_than_days`` days, and unlocked half-built ones."""
         removed = []
         cutoff = time.time() - older_than_days * _DAY

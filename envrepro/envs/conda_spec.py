@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ModelFormatError
-from ..requirements import normalized as normalized_requirements
 from ..pyversion import python_version_from_specs
 from ..requirements import expand_lines
+from ..requirements import normalized as normalized_requirements
 from ..yamlio import load_yaml_file
 
 DEFAULT_CHANNEL_BASE = "https://conda.anaconda.org"
@@ -62,9 +63,9 @@ class CondaEnvSpec:
             if url not in urls:
                 urls.append(url)
         for spec in self.conda_specs:
-            channel = spec_channel(spec)
-            if channel is not None:
-                url = resolve_channel(channel, channel_alias, base_dir=self.base_dir, source=self.source)
+            named = spec_channel(spec)
+            if named is not None:
+                url = resolve_channel(named, channel_alias, base_dir=self.base_dir, source=self.source)
                 if url not in urls:
                     urls.append(url)
         return urls
@@ -213,14 +214,14 @@ def normalize_conda_spec(text: str, *, source: str | os.PathLike | None = None) 
         channel, _, rest = text.rpartition("::")
         body = re.sub(r"\s+", " ", re.sub(r"\s*([=<>!,|])\s*", r"\1", rest)).strip()
         return f"{channel}::{body}" if channel else body
-    channel = spec_channel(text)
-    body = text.split("::", 1)[1] if channel is not None else text
+    named = spec_channel(text)
+    body = text.split("::", 1)[1] if named is not None else text
     try:
         spec = str(MatchSpec(body))
     except Exception as exc:  # rattler raises InvalidMatchSpecError and friends
         raise ModelFormatError(f"malformed conda.yaml: invalid conda spec {text!r}: {exc}", path=source,
                                hint="use conda syntax, e.g. 'numpy=1.26' or 'conda-forge::numpy>=1.26,<2'") from None
-    return f"{channel}::{spec}" if channel is not None else spec
+    return f"{named}::{spec}" if named is not None else spec
 
 
 def spec_channel(spec: str) -> str | None:

@@ -27,15 +27,16 @@ import os
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from ..errors import EnvironmentBuildError
 from ..home import envrepro_home
+from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
 from .progress import Progress
 from .rattler_engine import current_platform, install_records, prefix_python
-from ..errors import EnvironmentBuildError
-from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -189,7 +190,7 @@ def _record(pkg: LockedPackage, archive: Path) -> Any:
     subdir = pkg.url.split("#", 1)[0].rstrip("/").rsplit("/", 2)[-2]
     build = pkg.build or _build_from_filename(pkg.filename)
     record = rattler.PackageRecord(
-        pkg.name, pkg.version, getattr(rattler, "BuildString", str)(build), 0, subdir,
+        pkg.name, pkg.version, _build_string(rattler, build), 0, subdir,
         depends=[f"{name} {spec}".strip() for name, spec in pkg.dependencies.items()],
         sha256=bytes.fromhex(pkg.sha256) if pkg.sha256 else None, md5=bytes.fromhex(pkg.md5) if pkg.md5 else None,
     )
@@ -287,3 +288,8 @@ def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:
                                     path=lock.path, hint="re-lock with `envrepro lock`")
     create_venv(prefix, python_version=python_version, quiet=quiet)
     return prefix_python(prefix)
+
+
+def _build_string(rattler: Any, build: str) -> Any:
+    """py-rattler 0.28 wants a BuildString; older releases a plain str."""
+    return getattr(rattler, "BuildString", str)(build)

@@ -13,9 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal
 
 from ..asof import pinned_lines, pinned_names, stamp
 from ..errors import EnvironmentBuildError
@@ -199,7 +200,7 @@ def _stderr_fd() -> int | None:
 def run_tool(cmd: Sequence[str], progress: Progress, *, cwd: str | os.PathLike | None = None,
              env: dict[str, str] | None = None, failure: str, hint: str | None = None) -> str:
     """Run a build tool; stream its output when showing progress, else capture it for the error."""
-    tie = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+    tie: dict[str, Any] = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
     try:
         if progress.enabled:  # the tool's output is progress: stderr, never mixed into envrepro's stdout
             proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=_stderr_fd(), **tie)

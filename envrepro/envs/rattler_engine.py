@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import sys
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Awaitable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ..asof import stamp
 from ..errors import EnvironmentBuildError
-from .prefix import prefix_python
-from .virtual_packages import default_virtual_packages, to_rattler
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
 from .pip_install import install_requirements
+from .prefix import prefix_python
 from .progress import Progress
+from .virtual_packages import default_virtual_packages, to_rattler
 
 T = TypeVar("T")
 
@@ -36,7 +35,7 @@ def _rattler() -> Any:
     return rattler
 
 
-_EXIT_GRACE = []
+_EXIT_GRACE: list[bool] = []
 
 
 def run_async(coro: Awaitable[T]) -> T:

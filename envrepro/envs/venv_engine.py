@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..errors import EnvironmentBuildError
 from .interpreters import Interpreter, find_interpreter

@@ -6,7 +6,8 @@ architecture as ``__archspec``; ``__cuda`` absent (CPU builds run everywhere).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _ARCH = {"64": "x86_64", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le", "32": "x86"}
 
@@ -27,7 +28,7 @@ def default_virtual_packages(platform: str) -> dict[str, str]:
 def to_rattler(packages: Mapping[str, str]) -> list[Any]:
     import rattler  # only when solving: py-rattler is the conda extra
 
-    build_string = getattr(rattler, "BuildString", str)
+    build_string: Any = getattr(rattler, "BuildString", str)  # a plain str before py-rattler 0.28
     result = []
     for name, version in packages.items():
         # __archspec is "1 x86_64": version 1, build string x86_64 (as conda reports it)

@@ -24,11 +24,11 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 if TYPE_CHECKING:
+    from ..envs.from_lock import install_from_lock
+    from ..lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
     from .check import LockCheck, check_lock
     from .create import DEFAULT_PLATFORMS, lock_model
-    from ..envs.from_lock import install_from_lock
     from .locate import MLMODEL_KEY, find_lock, record_lock
-    from ..lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
     from .render import render_lock, render_model_lock
     from .virtual import default_virtual_packages
 

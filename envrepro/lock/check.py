@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import EnvreproError
+from ..lockfile import KIND_KEY, PYTHON_KEY, VPKG_KEY, read_lockfile
 from ..model import ModelDir
 from . import virtual
 from .inputs import read_lock_input
 from .locate import find_lock
-from ..lockfile import KIND_KEY, PYTHON_KEY, VPKG_KEY, read_lockfile
-
 
 
 @dataclass

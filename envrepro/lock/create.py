@@ -5,23 +5,36 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
-from ..version import __version__
 from ..asof import ResolveAsOf
 from ..asof import resolve_as_of as resolve_as_of_for
 from ..envs.conda_spec import resolve_channel
 from ..envs.external_conda import resolve_conda_exe
 from ..envs.progress import Progress
 from ..errors import EnvironmentBuildError, EnvreproError
+from ..lockfile import (
+    CHANNEL_ALIAS_KEY,
+    DEFAULT_LOCK_NAME,
+    KIND_KEY,
+    PYTHON_KEY,
+    RESOLVE_AS_OF_KEY,
+    SOLVER_KEY,
+    VERSION_KEY,
+    VPKG_KEY,
+    LockedPackage,
+    Lockfile,
+    LockMetadata,
+    now_utc,
+    write_lockfile,
+)
 from ..model import ModelDir
+from ..version import __version__
 from . import virtual
 from .inputs import LockInput, LockKind, read_lock_input
 from .locate import record_lock
-from ..lockfile import (CHANNEL_ALIAS_KEY, DEFAULT_LOCK_NAME, KIND_KEY, PYTHON_KEY, RESOLVE_AS_OF_KEY, SOLVER_KEY,
-                        VERSION_KEY, VPKG_KEY, LockedPackage, Lockfile, LockMetadata, now_utc, write_lockfile)
 from .pip_lock import lock_pip
 from .solve import solve_platform, solve_with_conda_lock
 
@@ -62,8 +75,9 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
                                                 "today; drop --conda-exe to use the built-in engine, which can")
             as_of = ResolveAsOf(None, "conda-lock has no cutoff")
         progress.step(f"locking with conda-lock ({conda_exe}) for {', '.join(platforms)}")
+        conda_spec = spec.conda  # a conda lock's input has one (kind "conda")
         packages = _timed(timings, "conda-lock", lambda: solve_with_conda_lock(
-            spec.conda, platforms, conda_exe, channel_alias=channel_alias, virtual_packages=vpkgs, quiet=quiet))
+            conda_spec, platforms, conda_exe, channel_alias=channel_alias, virtual_packages=vpkgs, quiet=quiet))
     else:
         if as_of.cutoff is not None:
             progress.step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
@@ -76,7 +90,7 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
     custom.update({VPKG_KEY + p: virtual.encode(v) for p, v in vpkgs.items()})
     if kind == "pip":
         custom[PYTHON_KEY] = spec.python_version
-    if as_of.cutoff is not None:
+    if as_of.stamp is not None:
         custom[RESOLVE_AS_OF_KEY] = as_of.stamp
     if channel_alias:
         custom[CHANNEL_ALIAS_KEY] = ",".join(f"{k}={v}" for k, v in sorted(channel_alias.items()))
@@ -99,10 +113,11 @@ def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
                    exclude_newer: datetime | None, timings: dict[str, float]) -> list[LockedPackage]:
     conda: list[LockedPackage] = []
     python_version = spec.python_version
-    if spec.conda is not None:
-        progress.step(f"solving {len(spec.conda.conda_specs)} conda specs for {platform}")
+    conda_spec = spec.conda
+    if conda_spec is not None:
+        progress.step(f"solving {len(conda_spec.conda_specs)} conda specs for {platform}")
         conda = _timed(timings, f"conda solve {platform}", lambda: solve_platform(
-            spec.conda, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled,
+            conda_spec, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled,
             exclude_newer=exclude_newer))
         python = next((p for p in conda if p.name == "python"), None)
         if python is None and spec.pip_requirements:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..errors import ModelFormatError
 from ..fsutil import atomic_write_text, locked_dir
-from ..model import MLMODEL, MLmodel, ModelDir
 from ..lockfile import DEFAULT_LOCK_NAME
+from ..model import MLMODEL, MLmodel, ModelDir
 
 MLMODEL_KEY = "envrepro_lock"
 

@@ -15,11 +15,11 @@ Categories, as conda-lock's defaults: ``main`` and ``dev`` (``dev=False`` leaves
 from __future__ import annotations
 
 import os
-
 import posixpath
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from ..errors import EnvreproError
 from ..lockfile import LockedPackage, Lockfile, Manager
@@ -27,7 +27,8 @@ from ..lockfile import LockedPackage, Lockfile, Manager
 RenderKind = Literal["explicit", "env"]
 
 
-def render_lock(lock: Lockfile, kind: RenderKind, platform: str, *, dev: bool = True, extras: Iterable[str] = ()) -> str:
+def render_lock(lock: Lockfile, kind: RenderKind, platform: str, *, dev: bool = True,
+                extras: Iterable[str] = ()) -> str:
     if kind not in ("explicit", "env"):
         raise EnvreproError(f"unknown render kind {kind!r}", hint="use 'explicit' or 'env'")
     if platform not in lock.metadata.platforms:

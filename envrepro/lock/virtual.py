@@ -8,7 +8,7 @@ macOS 11.0 on Apple platforms. ``__cuda`` is absent by default (CPU builds run e
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ..envs.virtual_packages import default_virtual_packages
 from ..errors import EnvreproError

@@ -15,8 +15,8 @@ import pytest
 
 from envrepro.envs.cache import MARKER, EnvCache, envrepro_home
 from envrepro.envs.conda_spec import parse_conda_env
-from envrepro.envs.rattler_engine import create_conda_prefix
 from envrepro.envs.prefix import prefix_python
+from envrepro.envs.rattler_engine import create_conda_prefix
 from envrepro.errors import EnvreproError
 
 ROOT = Path(__file__).resolve().parents[2]

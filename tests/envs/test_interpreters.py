@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envrepro.envs.interpreters import (InterpreterVersionWarning, discover_interpreters, find_interpreter,
-                                        install_hint)
+from envrepro.envs.interpreters import InterpreterVersionWarning, discover_interpreters, find_interpreter, install_hint
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]

@@ -11,8 +11,8 @@ import pytest
 
 from envrepro.envs.cache import EnvCache
 from envrepro.envs.interpreters import Interpreter, InterpreterVersionWarning
-from envrepro.envs.venv_engine import create_venv, default_venv_tool, venv_cache_fields
 from envrepro.envs.prefix import prefix_python
+from envrepro.envs.venv_engine import create_venv, default_venv_tool, venv_cache_fields
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]

@@ -104,9 +104,9 @@ def signed_model_dir(model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module", params=list(DATA_LIBS))
 def env(request, tmp_path_factory) -> tuple[str, Path, bool]:
     """(minor version, venv prefix, has pandas) for one Python of the matrix."""
-    from envrepro.errors import EnvironmentBuildError
     from envrepro.envs.interpreters import find_interpreter
     from envrepro.envs.pip_install import find_uv
+    from envrepro.errors import EnvironmentBuildError
 
     minor = request.param
     with warnings.catch_warnings():
@@ -228,7 +228,8 @@ def test_serve_enforces_the_signature(env, signed_model_dir):
         csv = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS)
         assert server.invoke(csv, "text/csv") == (200, {"predictions": EXPECTED})
         for bad, code in (({"dataframe_records": [dict(zip(COLUMNS, ["one", 2, 3, 4]))]}, "BAD_REQUEST"),
-                          ({"dataframe_split": {"columns": COLUMNS[:3], "data": [[1, 2, 3]]}}, "INVALID_PARAMETER_VALUE"),
+                          ({"dataframe_split": {"columns": COLUMNS[:3], "data": [[1, 2, 3]]}},
+                           "INVALID_PARAMETER_VALUE"),
                           ({"inputs": ROWS}, "INVALID_PARAMETER_VALUE")):
             status, body = server.invoke(bad)
             assert (status, body["error_code"]) == (400, code), body
