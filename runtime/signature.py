@@ -19,6 +19,7 @@ Object, Map, Any) are recognised but not type-checked: their columns only have t
 import base64
 import json
 import logging
+import sys
 
 from .errors import ModelLoadError, PayloadError
 
@@ -400,12 +401,21 @@ def _convert(data, spec):
 
 # -- enforcement, after MLflow's _enforce_schema ----------------------------------------------------------------
 
+def _loaded_pandas(name):
+    """pandas' class ``name`` if pandas is imported, else ``()`` (``isinstance(x, ())`` is False).
+
+    Data can only be a pandas object once something imported pandas; a tensor schema needs numpy only, and
+    importing pandas for it would fail where it is not installed and cost half a second where it is.
+    """
+    pd = sys.modules.get("pandas")
+    return getattr(pd, name, ()) if pd is not None else ()
+
+
 def _enforce_schema(data, schema):
     import numpy as np
-    import pandas as pd
 
-    if isinstance(data, pd.Series):
-        data = pd.DataFrame(data)
+    if isinstance(data, _loaded_pandas("Series")):
+        data = _loaded_pandas("DataFrame")(data)
     if not schema.is_tensor:
         data = _as_frame(data, schema)
     if schema.has_names:
@@ -414,7 +424,7 @@ def _enforce_schema(data, schema):
         if len(required) == 1 and isinstance(data, np.ndarray):
             data = {required[0]: data}  # a single column: the array is that column
             actual = list(required)
-        elif isinstance(data, pd.DataFrame):
+        elif isinstance(data, _loaded_pandas("DataFrame")):
             actual = list(data.columns)
         elif isinstance(data, dict):
             actual = list(data.keys())
@@ -606,7 +616,8 @@ def _reshape_column(name, series, spec):
 
 def _enforce_tensor_schema(data, schema):
     import numpy as np
-    import pandas as pd
+
+    frame_type = _loaded_pandas("DataFrame")
 
     if schema.has_names:
         if isinstance(data, dict):
@@ -618,14 +629,14 @@ def _enforce_tensor_schema(data, schema):
                                           "but a dict with value type {} was found.".format(type(data[spec.name])))
                 result[spec.name] = _enforce_tensor(data[spec.name], spec)
             return result
-        if isinstance(data, pd.DataFrame):
+        if isinstance(data, frame_type):
             return dict((spec.name, _reshape_column(spec.name, data[spec.name], spec)) for spec in schema.inputs)
         raise SchemaViolation("This model contains a tensor-based model signature with input names, which suggests "
                               "a dictionary input mapping input name to tensor, or a pandas DataFrame input "
                               "containing columns mapping input name to flattened list value from tensor, but an "
                               "input of type {} was found.".format(type(data)))
     spec = schema.inputs[0]
-    if isinstance(data, pd.DataFrame):
+    if isinstance(data, frame_type):
         if data.empty:
             raise SchemaViolation("Input DataFrame is empty.")
         if len(data.columns) == 1:
