@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import WORK, mlflow_venv, timed  # noqa: E402
+from _common import WORK, bench_env, load_average, mlflow_venv, run_header, timed  # noqa: E402
 
 SAVE_MODELS = Path(__file__).resolve().parents[1] / "serve" / "run.py"
 INPUT = {"dataframe_split": {"columns": list("abcd"), "data": [[0.1, -0.2, 0.3, 0.4], [-1.0, -1.0, 0.5, 0.5],
@@ -56,8 +56,8 @@ def main() -> None:
     if not (envrepro_model / "MLmodel").exists():
         subprocess.run([sys.executable, str(SAVE_MODELS), "--seconds", "0"], check=False)  # creates both
     bindir = python.parent
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-           "ENVREPRO_HOME": str(WORK / "envrepro-home")}
+    env = bench_env(PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", ENVREPRO_HOME=str(WORK / "envrepro-home"))
+    print(run_header(python), flush=True)
     input_path = WORK / "predict-input.json"
     input_path.write_text(json.dumps(INPUT))
 
@@ -85,6 +85,7 @@ def main() -> None:
               f"same output: {out == mlflow_out}")
     for line in offline:
         print(line)
+    print(f"load average (1, 5, 15 min) at end: {load_average()}")
 
 
 def offline_virtualenv(bindir: Path, mlflow_model: Path, envrepro_model: Path, input_path: Path,
