@@ -144,3 +144,29 @@ def compile_imported_later(prefix=None):
                 pass
     finally:
         os._exit(0)
+
+
+def wait_for_compiler(prefix, timeout=300.0):
+    """Wait until no compiler holds ``prefix``'s compile lock (tests and benchmarks that measure the warm run).
+
+    True once it is free (or was never taken), False after ``timeout`` seconds.
+    """
+    import fcntl
+    import time
+
+    try:
+        fd = os.open(os.path.join(prefix, LOCK_NAME), os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
+    finally:
+        os.close(fd)

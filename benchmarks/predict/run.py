@@ -12,7 +12,6 @@ and from a bundle: the first predict (it leaves bytecode behind), then the warm 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import resource
@@ -20,12 +19,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import ROOT, WORK, bench_env, load_average, mlflow_venv, run_header, timed  # noqa: E402
+
+from envrepro_runtime.bytecode import wait_for_compiler  # noqa: E402
 
 SAVE_MODELS = Path(__file__).resolve().parents[1] / "serve" / "run.py"
 INPUT = {"dataframe_split": {"columns": list("abcd"), "data": [[0.1, -0.2, 0.3, 0.4], [-1.0, -1.0, 0.5, 0.5],
@@ -63,24 +63,6 @@ def repeated(cmd: list[str], env: dict, repeat: int, what: str) -> tuple[list[fl
     return times, out, cpu
 
 
-def wait_for_bytecode(prefix: Path, timeout: float = 300) -> None:
-    """The first predict leaves a detached compiler holding the environment's compile lock: wait for it."""
-    lock = prefix / ".envrepro-bytecode.lock"
-    if not lock.exists():
-        return
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError:
-                time.sleep(0.2)
-    finally:
-        os.close(fd)
-
-
 def quickstart(bindir: Path, env: dict, input_path: Path, repeat: int) -> list[str]:
     """The README's quickstart model, warm, for each way its environment can be made: the ≤ 1.0 s target."""
     model = WORK / "quickstart-model"
@@ -109,7 +91,7 @@ def quickstart(bindir: Path, env: dict, input_path: Path, repeat: int) -> list[s
             raise SystemExit(f"envrepro env create ({label}) failed:\n{proc.stderr[-2000:]}")
         cmd = [envrepro, "predict", "-m", model_arg, "-i", str(input_path), *args, "-q"]
         first, first_cpu, _ = cpu_timed(cmd, env)
-        wait_for_bytecode(Path(proc.stdout.strip().splitlines()[-1]))
+        wait_for_compiler(proc.stdout.strip().splitlines()[-1])  # the first predict's compiler
         warm, out, cpu = repeated(cmd, env, repeat, f"envrepro predict ({label})")
         median = statistics.median(warm)
         lines.append(f"quickstart model, {label}: env create {cold:.2f} s; first predict {first:.2f} s "

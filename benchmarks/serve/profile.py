@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
 import time
@@ -23,9 +22,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from _common import WORK, bench_env, load_average  # noqa: E402
-from loadgen import run_load  # noqa: E402
-from run import BODY, free_port, wait_ready  # noqa: E402
+from _common import WORK, load_average  # noqa: E402
+from run import BODY, bench, free_port  # noqa: E402
 
 
 def median_ms(fn: Callable[[], object], n: int) -> float:
@@ -79,18 +77,8 @@ def mlflow_phases(model_dir: Path, n: int) -> dict[str, float]:
 
 def measured_ms(cmd: list[str], seconds: float) -> float:
     """Mean time per request at one client (1 / req/s), the server started as the benchmark starts it."""
-    import subprocess
-
     port = free_port()
-    env = bench_env(PATH=f"{Path(cmd[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.Popen(cmd + ["-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        wait_ready(port, proc)
-        run_load("127.0.0.1", port, BODY, clients=1, seconds=1)  # warm-up
-        return 1000 / run_load("127.0.0.1", port, BODY, clients=1, seconds=seconds)["rps"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    return 1000 / bench(cmd[1], cmd + ["-p", str(port)], port, seconds, clients=(1,))[1]["rps"]
 
 
 def main() -> None:

@@ -60,14 +60,14 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise SystemExit("server did not become ready")
 
 
-def bench(name: str, cmd: list[str], port: int, seconds: float) -> dict:
+def bench(name: str, cmd: list[str], port: int, seconds: float, clients: tuple[int, ...] = (1, 8)) -> dict:
     # The venv's bin/ first on PATH: MLflow execs `uvicorn` by name.
     env = bench_env(PATH=f"{Path(cmd[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_ready(port, proc)
         run_load("127.0.0.1", port, BODY, clients=1, seconds=2)  # warm-up
-        return {clients: run_load("127.0.0.1", port, BODY, clients=clients, seconds=seconds) for clients in (1, 8)}
+        return {n: run_load("127.0.0.1", port, BODY, clients=n, seconds=seconds) for n in clients}
     finally:
         proc.terminate()
         proc.wait(timeout=30)

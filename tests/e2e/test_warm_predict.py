@@ -8,17 +8,16 @@ code object came from a ``.pyc`` or was compiled from the ``.py``.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from envrepro_runtime.bytecode import wait_for_compiler
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -60,25 +59,6 @@ def _snapshot(path: Path) -> dict[str, str]:
             for p in sorted(path.rglob("*"))}
 
 
-def _wait_for_the_compiler(prefix: Path, timeout: float = 300) -> None:
-    """The detached compiler holds the environment's compile lock until it is done."""
-    lock = prefix / ".envrepro-bytecode.lock"
-    if not lock.exists():
-        return
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the bytecode compiler did not finish"
-                time.sleep(0.2)
-    finally:
-        os.close(fd)
-
-
 def _code_objects(stderr: str) -> tuple[list[str], list[str]]:
     """(modules compiled from source, bytecode files loaded), from ``python -v``'s import messages."""
     from_source, from_pyc = [], []
@@ -114,7 +94,7 @@ def test_second_predict_runs_on_bytecode_and_the_model_is_untouched(manager, mod
     predictions = json.loads(first.stdout)["predictions"]
     assert len(predictions) == 4 and set(predictions) <= {0, 1}
     prefix = Path(run_cli("env", "create", "-m", str(model), *args, check=True).stdout.strip().splitlines()[-1])
-    _wait_for_the_compiler(prefix)
+    assert wait_for_compiler(prefix), "the bytecode compiler did not finish"
 
     second = _verbose_predict(prefix, model, input_path.read_bytes())
     assert json.loads(second.stdout) == {"predictions": predictions}
