@@ -21,6 +21,7 @@ _LAUNCH = ("import sys, json; spec = json.load(open(sys.argv[1], encoding='utf-8
            "from envrepro.inference._bootstrap import main; main(spec)")
 
 
+
 @dataclass
 class CapturedModule:
     name: str
@@ -52,19 +53,30 @@ class RunningCapture:
     """A started capture: the parent reads the model's code and the installed metadata meanwhile."""
 
     def __init__(self, model_dir: Path, *, predict: bool, timeout: float, python: str | None = None):
+        from ..errors import EnvreproError
+        from ..launch import load_spec
+        from ..model import ModelDir
+
         self._started = time.perf_counter()
         self._timeout = timeout
+        self._setup_error: str | None = None
+        try:  # the child gets the load spec: it need not import envrepro's host package to make it
+            load = load_spec(ModelDir.open(model_dir))
+        except EnvreproError as exc:
+            self._setup_error = f"{type(exc).__name__}: {exc}"
+            return
         self._tmp = tempfile.TemporaryDirectory(prefix="envrepro-capture-")
         spec_path = Path(self._tmp.name) / "spec.json"
         self._out = Path(self._tmp.name) / "out.json"
-        spec = {"model_dir": str(model_dir.resolve()), "predict": predict, "output": str(self._out),
-                "sys_path": _child_sys_path()}
+        spec = {"load_spec": load, "predict": predict, "output": str(self._out), "sys_path": _child_sys_path()}
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         self._proc = subprocess.Popen([python or sys.executable, "-I", "-B", "-c", _LAUNCH, str(spec_path)],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, errors="replace")
 
     def wait(self) -> Capture:
+        if self._setup_error is not None:
+            return Capture(error=self._setup_error, failed_stage="setup")
         try:
             remaining = max(0.0, self._timeout - (time.perf_counter() - self._started))
             try:
