@@ -140,7 +140,7 @@ def _captured_evidence(capture: Capture, resolver: ModuleResolver, evidence: _Ev
                 evidence.editable.add(resolution.distribution)
         elif resolution.kind == "local" and module.file:
             local.append((module.name, module.file))
-    optional = optional_distributions(by_dist, capture.first_sites, resolver)
+    optional = optional_distributions(by_dist, capture.first_sites, resolver, capture.by_name)
     for dist, modules in by_dist.items():
         if dist in optional:
             log.debug("not listing %s: only a library's optional import (except ImportError) loaded it", dist)

@@ -60,6 +60,7 @@ def main(spec: dict[str, Any]) -> None:
     # own import from a library's optional one (``try: import x except ImportError``).
     importers: dict[str, list[list[Any]]] = {}
     first: dict[str, list[Any]] = {}  # top-level name -> the import statement that loaded it first
+    by_name: dict[str, list[list[Any]]] = {}  # module -> importlib.import_module calls that asked for it
     stage = ["setup"]
     try:
         import importlib
@@ -110,8 +111,26 @@ def main(spec: dict[str, Any]) -> None:
                 pass
             return module
 
+        original_import_module = importlib.import_module
+
+        def recording_import_module(name, package=None):
+            module = original_import_module(name, package)
+            try:
+                frame = sys._getframe(1)
+                importer = frame.f_globals.get("__name__") or "?"
+                # a package importing its own modules by name (lazy submodules) says nothing about who needs it
+                if id(frame.f_globals) not in infra and importer.partition(".")[0] != module.__name__.partition(".")[0]:
+                    site = [importer, frame.f_code.co_filename, frame.f_lineno]
+                    sites = by_name.setdefault(module.__name__, [])
+                    if len(sites) < 8 and site not in sites:
+                        sites.append(site)
+            except Exception:  # recording must never change what the model sees
+                pass
+            return module
+
         result["timings"]["setup"] = time.perf_counter() - started
         builtins.__import__ = recording_import
+        importlib.import_module = recording_import_module
         try:
             stage[0] = "load"
             model = load(load_spec, with_example=False)
@@ -126,6 +145,7 @@ def main(spec: dict[str, Any]) -> None:
                 result["timings"]["predict"] = time.perf_counter() - started
         finally:
             builtins.__import__ = original_import
+            importlib.import_module = original_import_module
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent, which warns
         result["error"] = _describe(exc, stage[0])
     finally:
@@ -135,6 +155,7 @@ def main(spec: dict[str, Any]) -> None:
         result["modules"] = {name: [where, _module_file(name), importers.get(name, [])]
                              for name, where in recorded.items() if name.split(".")[0] not in stdlib}
         result["first"] = first
+        result["by_name"] = by_name
         if predicted:  # after the modules are listed: turning it into JSON may import (pandas' to_json)
             result["output"] = output_record(predicted[0])
         result["timings"]["total"] = time.perf_counter() - started

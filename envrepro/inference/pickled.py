@@ -62,11 +62,23 @@ def _skip(fh: IO[bytes], n: int) -> None:
             n -= len(_read(fh, min(n, 1 << 20)))
 
 
-def _line(fh: IO[bytes]) -> bytes:
+def _line(fh: IO[bytes]) -> bytes | None:
+    """A text opcode's argument; None when longer than any name (the rest of the line is skipped)."""
     line = fh.readline(_MAX_NAME * 4)
-    if not line.endswith(b"\n"):
-        raise _Unreadable("a text opcode's argument has no end")
-    return line[:-1]
+    if line.endswith(b"\n"):
+        return line[:-1]
+    while line and not line.endswith(b"\n"):
+        line = fh.readline(1 << 20)
+    if not line:
+        raise _Unreadable("the pickle ends early")
+    return None
+
+
+def _name_line(fh: IO[bytes]) -> str:
+    line = _line(fh)
+    if line is None:
+        raise _Unreadable("a global's name is too long")
+    return line.decode("utf-8", "replace")
 
 
 def _decode(op: str, raw: bytes) -> str:
@@ -86,7 +98,7 @@ def _ops(fh: IO[bytes]) -> Iterator[tuple[str, object]]:
             raise _Unreadable(f"not a pickle (opcode {code!r})")
         name, arg = op.name, op.arg
         if name in ("GLOBAL", "INST"):
-            yield name, (_line(fh).decode("utf-8", "replace"), _line(fh).decode("utf-8", "replace"))
+            yield name, (_name_line(fh), _name_line(fh))
             continue
         if arg is None:
             yield name, None
@@ -96,9 +108,9 @@ def _ops(fh: IO[bytes]) -> Iterator[tuple[str, object]]:
         if arg.n == pickletools.UP_TO_NEWLINE:
             raw = _line(fh)
             if name in _GET_OPS | _PUT_OPS:
-                yield name, int(raw)
+                yield name, int(raw) if raw is not None else -1
             else:
-                yield name, _decode(name, raw) if name in _STRING_OPS else None
+                yield name, _decode(name, raw) if name in _STRING_OPS and raw is not None else None
         elif arg.n in _LENGTHS:
             fmt, size = _LENGTHS[arg.n]
             length = struct.unpack(fmt, _read(fh, size))[0]

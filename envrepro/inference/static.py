@@ -93,6 +93,10 @@ class _ImportCollector(ast.NodeVisitor):
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    """The handler catches an ImportError and goes on without the module. One that raises again (``except
+    ImportError: raise ImportError("X requires pandas")``) makes the import required, not optional."""
+    if any(isinstance(stmt, ast.Raise) for stmt in handler.body):
+        return False
     kinds = handler.type
     if kinds is None:
         return True
@@ -246,10 +250,17 @@ class _GuardedLines(ast.NodeVisitor):
     def __init__(self) -> None:
         self.lines: set[int] = set()
         self.all_lines: set[int] = set()
+        self.bodies: set[int] = set()  # every line of a block an ``except ImportError`` guards
         self._depth = 0
+
+    def _body(self, statements: list[ast.stmt]) -> None:
+        for stmt in statements:
+            self.bodies.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
 
     def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         guarded = any(_catches_import_error(h) for h in node.handlers)
+        if guarded:
+            self._body(node.body)
         self._depth += guarded
         for statement in node.body:
             self.visit(statement)
@@ -262,6 +273,8 @@ class _GuardedLines(ast.NodeVisitor):
     def visit_With(self, node: ast.With) -> None:
         # with contextlib.suppress(ImportError): import x
         guarded = any(_suppresses_import_error(item) for item in node.items)
+        if guarded:
+            self._body(node.body)
         self._depth += guarded
         self.generic_visit(node)
         self._depth -= guarded
@@ -276,14 +289,23 @@ class _GuardedLines(ast.NodeVisitor):
 
 
 @functools.lru_cache(maxsize=512)
+def _guards(path: str) -> _GuardedLines:
+    visitor = _GuardedLines()
+    tree = _parse(Path(path))
+    if tree is not None:
+        visitor.visit(tree)
+    return visitor
+
+
 def import_lines(path: str) -> tuple[frozenset[int], frozenset[int]]:
     """(lines of every import statement, lines of those an ``except ImportError`` guards) in a file."""
-    tree = _parse(Path(path))
-    if tree is None:
-        return frozenset(), frozenset()
-    visitor = _GuardedLines()
-    visitor.visit(tree)
+    visitor = _guards(path)
     return frozenset(visitor.all_lines), frozenset(visitor.lines)
+
+
+def guarded_block_lines(path: str) -> frozenset[int]:
+    """Every line inside a block that an ``except ImportError`` (or ``suppress(ImportError)``) guards."""
+    return frozenset(_guards(path).bodies)
 
 
 def guarded_import_lines(path: str) -> frozenset[int]:
