@@ -92,7 +92,10 @@ def _run_tool(tool: str, only: list[str] | None) -> list[dict]:
     cmd = [str(VENV_PYTHON), str(HERE / "worker.py"), "--tool", tool, "--work", str(WORK / "runs"), "--out", str(out)]
     if only:
         cmd += ["--only", *only]
-    subprocess.run(cmd, check=True, cwd=WORK)
+    log = WORK / f"{tool}.log"  # the tools' own warnings and any failed save's traceback, kept off the table
+    with log.open("w") as stderr:
+        if subprocess.run(cmd, cwd=WORK, stderr=stderr).returncode:
+            sys.exit(f"the {tool} worker failed: see {log}")
     return json.loads(out.read_text())
 
 
@@ -123,7 +126,7 @@ def main() -> None:
             t["seconds"].append(entry["seconds"])
             if entry["error"]:
                 missing, needless, listed = set(_parse(sorted(scenario.expected))), set(), 0
-                note = f"SAVE FAILED: {entry['error'][:80]}"
+                note = f"SAVE FAILED: {entry['error'][:80]} (see _work/{tool}.log)"
             else:
                 missing, needless, listed = score(scenario.expected, entry["requirements"])
                 note = f"{sorted(missing) or '-'} / {sorted(needless) or '-'}"
