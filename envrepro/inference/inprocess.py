@@ -10,7 +10,8 @@ What it imports is watched too: every ``import`` statement (``builtins.__import_
 ``importlib.import_module`` call, and every module new in ``sys.modules`` afterwards. A module the reading
 did not account for means the reading was not enough, and the caller falls back to the capture.
 
-Like the capture's, the model's prints and warnings are not the saving process's output: they are dropped.
+Like the capture's, the model's prints, warnings and log records are not the saving process's output: they
+are dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import builtins
 import contextlib
 import importlib
 import io
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -54,6 +56,8 @@ def _watching_imports(seen: set[str]) -> Iterator[None]:
 
     builtins.__import__ = watched_import
     importlib.import_module = watched_import_module
+    disabled = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # handlers keep the original streams: redirecting them is not enough
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
@@ -62,6 +66,7 @@ def _watching_imports(seen: set[str]) -> Iterator[None]:
     finally:
         builtins.__import__ = original_import
         importlib.import_module = original_import_module
+        logging.disable(disabled)
         seen.update(set(sys.modules) - before)
 
 

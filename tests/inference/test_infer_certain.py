@@ -107,20 +107,26 @@ def test_given_requirements_record_the_output_without_a_subprocess(tmp_path, skl
     assert _output(path) == sklearn_model.predict(X[:2]).tolist()
 
 
-def test_the_in_process_run_keeps_the_models_prints_and_warnings_to_itself(tmp_path, user_module, capsys,
-                                                                           no_subprocess, recwarn):
+def test_the_in_process_run_keeps_the_models_prints_warnings_and_logs_to_itself(tmp_path, user_module, capsys,
+                                                                                no_subprocess, recwarn, caplog):
     module, file = user_module(PYFUNC + textwrap.dedent("""
+        import logging
         import warnings
 
         class Noisy(PythonModel):
             def predict(self, context, model_input, params=None):
                 print("predicting!")
                 warnings.warn("noisy model")
+                logging.getLogger("noisy").warning("model log line")
                 return model_input
     """))
+    caplog.set_level(logging.DEBUG)
     envrepro.save_model(module.Noisy(), tmp_path / "model", input_example=[1], code_paths=[file])
     assert "predicting!" not in capsys.readouterr().out
     assert not [w for w in recwarn if "noisy model" in str(w.message)]
+    assert "model log line" not in caplog.text
+    assert "reading the model settled" in caplog.text  # envrepro's own logging is back on afterwards
+    assert logging.root.manager.disable == logging.NOTSET
 
 
 # --- doubts: the capture must run, and finds what reading cannot -------------------------------------------
