@@ -99,6 +99,24 @@ def test_pyfunc_with_literal_imports_in_code_is_settled(tmp_path, user_module, n
     assert _output(path) == ["1", "2"]
 
 
+def test_library_objects_held_by_a_pyfunc_model_are_settled_by_its_pickle(tmp_path, user_module, no_subprocess):
+    pd = pytest.importorskip("pandas")
+    module, file = user_module(PYFUNC + textwrap.dedent("""
+        class Lookup(PythonModel):
+            def __init__(self, table):
+                self.table = table
+
+            def predict(self, context, model_input, params=None):
+                return [float(self.table["value"].iloc[int(i)]) for i in model_input]
+    """))
+    path = tmp_path / "model"
+    envrepro.save_model(module.Lookup(pd.DataFrame({"value": [1.5, 2.5]})), path, input_example=[1, 0],
+                        code_paths=[file])
+    assert _names(path) == {"cloudpickle", "envrepro", "pandas"}  # the model's code never imports pandas
+    assert any("named in the model's pickle (python_model.pkl): pandas" in r for r in _why(path)["pandas"])
+    assert _output(path) == [2.5, 1.5]
+
+
 def test_given_requirements_record_the_output_without_a_subprocess(tmp_path, sklearn_model, iris_like,
                                                                    no_subprocess):
     X, _ = iris_like
