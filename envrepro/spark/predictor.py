@@ -75,12 +75,20 @@ class StreamPredictor:
                 raise self._died() from None
             reply, body = self._receive()
         if not reply.get("ok"):
-            report = reply.get("report") or {}
-            error = explain_report(report, self.name)
-            if report.get("kind") in ("model", "runtime") and reply.get("details"):
-                sys.stderr.write(f"envrepro: the model's traceback in its environment:\n{reply['details']}")
-            raise error
+            raise self._failure(reply)
         return decode_value(reply, body)
+
+    def _failure(self, reply: dict[str, Any]) -> EnvreproError:
+        """The error for a batch the worker could not score; the traceback goes to our stderr (a Spark
+        executor's log), since nobody here can rerun with -v."""
+        report = reply.get("report") or {}
+        error = explain_report(report, self.name)
+        if report.get("kind") in ("model", "runtime") and reply.get("details"):
+            sys.stderr.write(f"envrepro: the traceback in the model's environment:\n{reply['details']}")
+            if error.hint and error.hint.startswith("run with -v"):
+                error = type(error)(error.message, path=error.path,
+                                    hint="its traceback is on this process's stderr (a Spark executor's log)")
+        return error
 
     def close(self, timeout: float = 10) -> None:
         """End the process: its stdin closes and it exits; killed when it does not within ``timeout``."""
