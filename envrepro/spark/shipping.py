@@ -57,6 +57,7 @@ def driver_bundle(model_uri: str | os.PathLike, env_manager: str | None, *, quie
     from ..model import ModelDir
 
     if is_bundle(model_uri):
+        _check_manager(Path(model_uri), env_manager)
         return Path(model_uri).absolute()
     model = ModelDir.open(model_uri)
     manager = env_manager or default_venv_tool()
@@ -70,6 +71,17 @@ def driver_bundle(model_uri: str | os.PathLike, env_manager: str | None, *, quie
         if not out.is_file():
             create_bundle(model.path, out, env_manager=manager, quiet=quiet)  # written atomically
     return out
+
+
+def _check_manager(bundle: Path, env_manager: str | None) -> None:
+    """A bundle installs with the kind of manager it was made for (its packages are conda's or pip's)."""
+    from ..bundle.archive import BundleError, read_manifest
+    from ..bundle.manifest import Manifest
+
+    manifest = Manifest.from_json(read_manifest(bundle), bundle)
+    if env_manager is not None and (env_manager == "conda") != (manifest.lock_kind == "conda"):
+        raise BundleError(f"the bundle holds a {manifest.env_manager} environment, which env_manager="
+                          f"{env_manager!r} cannot install", path=bundle, hint="omit env_manager")
 
 
 def _version() -> str:

@@ -127,6 +127,11 @@ def test_envrepro_sklearn_model_in_every_call_form(spark, saved_sklearn_dir, row
     assert scored(spark, renamed, udf(col("w"), "x", "y", "z")) == sklearn_reference  # by position, as MLflow
     doubles = envrepro.spark_udf(spark, saved_sklearn_dir)  # result_type "double" by default
     assert scored(spark, rows, doubles()) == [float(p) for p in sklearn_reference]
+    from_bundle = envrepro.spark_udf(spark, udf.bundle, result_type="long")  # a bundle file is a model_uri too
+    assert from_bundle.ship.bundle_id == udf.ship.bundle_id
+    assert scored(spark, rows, from_bundle("a", "b", "c", "d")) == sklearn_reference
+    with pytest.raises(EnvreproError, match="cannot install"):
+        envrepro.spark_udf(spark, udf.bundle, env_manager="conda")
 
 
 def test_mlflow_saved_model(spark, mlflow_model, rows, mlflow_reference):
