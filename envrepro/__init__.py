@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-
-__version__ = "0.1.0"
+from .version import __version__
 
 # Public names are imported on first use, so `import envrepro` (and every CLI command) stays fast.
 _LAZY = {
@@ -17,7 +16,7 @@ _LAZY = {
     "PythonModelContext": ".python_model",
     "save_model": ".save",
     "create_env": ".environments",
-    "predict": ".predict",
+    "predict": ".predicting",
     "spark_udf": ".spark.udf",  # pyspark only when it is called
 }
 
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from .environments import create_env
     from .errors import EnvreproError
     from .load import PyFuncModel, load_model
-    from .predict import predict
+    from .predicting import predict
     from .python_model import PythonModel, PythonModelContext
     from .save import save_model
     from .spark.udf import spark_udf

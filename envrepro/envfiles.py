@@ -7,18 +7,18 @@ environment through :func:`read_model_env`.
 from __future__ import annotations
 
 import platform
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .conda_to_pip import CondaTranslation, translate_conda_dependencies
+from .envs.conda_spec import conda_document
 from .errors import ModelFormatError
-from .model import CONDA_FILE, CONSTRAINTS_FILE, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
+from .model import CONDA_FILE, CONSTRAINTS_FILE, DEFAULT_CHANNEL, PYTHON_ENV_FILE, REQUIREMENTS_FILE, ModelDir
+from .pyversion import python_release, python_version_from_specs
 from .requirements import expand_lines, read_requirements_file, render_requirements_file, validate_requirement
 from .yamlio import dump_yaml, load_yaml_file
 
-DEFAULT_CHANNELS = ["conda-forge"]
 DEFAULT_ENV_NAME = "envrepro-env"
 _BUILD_TOOLS = ("pip", "setuptools", "wheel")
 
@@ -66,7 +66,7 @@ def default_conda_env(python_version: str, requirements: list[str], constraints:
     deps: list[Any] = [f"python={python_version}", f"pip<={pip_version}" if pip_version else "pip"]
     if pip_lines:
         deps.append({"pip": pip_lines})
-    return {"name": DEFAULT_ENV_NAME, "channels": list(DEFAULT_CHANNELS), "dependencies": deps}
+    return {"name": DEFAULT_ENV_NAME, "channels": [DEFAULT_CHANNEL], "dependencies": deps}
 
 
 def render_env_files(env: ModelEnv) -> dict[str, str]:
@@ -85,44 +85,29 @@ def render_env_files(env: ModelEnv) -> dict[str, str]:
 
 def conda_pip_section(conda: dict[str, Any], *, path: Path | None = None) -> list[str]:
     """All pip requirements listed in conda.yaml, across every ``pip:`` block (conda reads only one)."""
-    deps = conda.get("dependencies") or []
-    if not isinstance(deps, list):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
-    lines: list[str] = []
-    for dep in deps:
-        if isinstance(dep, dict) and "pip" in dep:
-            block = dep["pip"] or []
-            if not isinstance(block, list):
-                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list", path=path)
-            lines.extend(str(x) for x in block)
-    return lines
+    return conda_document(conda, where=path).pip_lines
 
 
-def python_version_from_specs(specs: list[str]) -> str | None:
-    """The version in a ``python=3.11.7`` / ``python==3.11`` / ``conda-forge::python 3.10.*`` conda spec."""
-    for spec in specs:
-        body = spec.strip().split("::", 1)[-1]
-        match = re.match(r"^python(?:\s+|\s*==?\s*)(\d+(?:\.\d+)*)(?:\.\*)?(?:\s|$)", body)
-        if match:
-            return match.group(1)
-    return None
+def check_python_version(version: str, *, path: Path | None) -> str:
+    if python_release(version) is None:
+        raise ModelFormatError(f"malformed Python version {version!r}", path=path,
+                               hint="write a version such as 3.11.7 or 3.11")
+    return version.strip()
 
 
 def conda_python_version(conda: dict[str, Any]) -> str | None:
     return python_version_from_specs([d for d in conda.get("dependencies") or [] if isinstance(d, str)])
 
 
-def read_conda_yaml(path: Path) -> dict[str, Any]:
-    conda = load_yaml_file(path, what="conda.yaml")
-    if "dependencies" in conda and not isinstance(conda["dependencies"], (list, type(None))):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=path)
-    if "channels" in conda and not isinstance(conda["channels"], (list, type(None))):
-        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=path)
+def read_conda_yaml(path: Path, *, root: Path | None = None) -> dict[str, Any]:
+    """A conda.yaml (a model's when ``root`` is its directory, which the file must then be inside)."""
+    conda = load_yaml_file(path, what="conda.yaml", root=root)
+    conda_document(conda, where=path)  # the shape rules the conda engine applies, checked once, here too
     return conda
 
 
 def _split_pip_lines(lines: list[str], base: Path, source: Path) -> tuple[list[str], list[str]]:
-    expanded = expand_lines(lines, base, source=source)
+    expanded = expand_lines(lines, base, source=source, root=base)
     return expanded.requirements, expanded.constraints
 
 
@@ -133,7 +118,7 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     sources: dict[str, Path] = {}
     conda: dict[str, Any] = {}
     if conda_path is not None and conda_path.exists():
-        conda = read_conda_yaml(conda_path)
+        conda = read_conda_yaml(conda_path, root=model.path)
         sources["conda"] = conda_path
     elif conda_path is not None and "conda" in model.mlmodel.env_file_names():
         raise ModelFormatError("conda.yaml named in MLmodel is missing", path=conda_path,
@@ -145,9 +130,11 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     python_version: str | None = None
     build_dependencies: list[str] = []
     if venv_path is not None and venv_path.exists():
-        python_env = load_yaml_file(venv_path, what="python_env.yaml")
+        python_env = load_yaml_file(venv_path, what="python_env.yaml", root=model.path)
         sources["virtualenv"] = venv_path
         python_version = str(python_env.get("python") or "") or None
+        if python_version is not None:
+            python_version = check_python_version(python_version, path=venv_path)
         build = python_env.get("build_dependencies") or []
         deps = python_env.get("dependencies") or []
         if not isinstance(build, list) or not isinstance(deps, list):
@@ -158,7 +145,7 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     else:
         req_path = model.file(REQUIREMENTS_FILE)
         if req_path.exists():
-            parsed = read_requirements_file(req_path)
+            parsed = read_requirements_file(req_path, root=model.path)
             requirements, constraints = parsed.requirements, parsed.constraints
             sources["requirements"] = req_path
         elif conda:
@@ -171,8 +158,9 @@ def read_model_env(model: ModelDir) -> ModelEnv:
     if (model.path / REQUIREMENTS_FILE).exists():
         sources.setdefault("requirements", model.path / REQUIREMENTS_FILE)
 
+    recorded = str((model.mlmodel.pyfunc_conf or {}).get("python_version") or "") or None
     python_version = (python_version or conda_python_version(conda)
-                      or str((model.mlmodel.pyfunc_conf or {}).get("python_version") or "") or None)
+                      or (check_python_version(recorded, path=model.path / "MLmodel") if recorded else None))
     if python_version is None:
         raise ModelFormatError("cannot tell which Python this model needs: no python_env.yaml, no python in "
                                "conda.yaml, no python_version in MLmodel", path=model.path)

@@ -12,6 +12,7 @@ from envrepro_runtime.payload import to_jsonable
 from envrepro_runtime.schema import read_input_example
 
 from .errors import ModelFormatError
+from .fsutil import check_file
 from .model import INPUT_EXAMPLE_FILE
 
 
@@ -53,6 +54,9 @@ def save_input_example(example: Any, model_dir: Path) -> dict[str, Any]:
 
 def load_input_example(model_dir: Path, info: dict[str, Any] | None) -> Any:
     """The example as the model expects it (DataFrame, ndarray, dict or list); None when absent."""
+    if isinstance(info, dict):  # a regular file of bounded size inside the model, before it is read
+        check_file(Path(model_dir) / str(info.get("artifact_path", INPUT_EXAMPLE_FILE)), what="input example",
+                   root=model_dir)
     try:
         return read_input_example(str(model_dir), info)
     except ModelLoadError as exc:

@@ -6,9 +6,10 @@ Plugins are modules registered under the ``envrepro`` entry-point group. Each ho
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 import pluggy
 

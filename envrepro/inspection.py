@@ -10,12 +10,11 @@ from typing import Any
 from .asof import pinned_names, resolve_as_of
 from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
 from .envfiles import ModelEnv, conda_pip_section, read_model_env
-from .errors import EnvreproError, FlavorError
-from .model import PYFUNC, ModelDir
+from .errors import EnvreproError, FlavorError, printable
+from .fsutil import JOURNAL, read_text
+from .model import INPUT_EXAMPLE_FILE, PYFUNC, ModelDir
 from .provenance import read_provenance
 from .requirements import normalized, requirement_name
-
-_ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
 
 
 @dataclass
@@ -45,13 +44,8 @@ class Report:
 
 
 def _artifact_problems(model: ModelDir) -> list[str]:
-    problems = []
-    for name, conf in model.mlmodel.flavors.items():
-        for key in _ARTIFACT_KEYS:
-            value = conf.get(key)
-            if isinstance(value, str) and not (model.path / value).exists():
-                problems.append(f"flavor {name}: {key} {value!r} is missing from the model directory")
-    return problems
+    return [f"flavor {name}: {key} {path.relative_to(model.path).as_posix()!r} is missing from the model directory"
+            for name, key, path in model.artifact_paths() if not path.exists()]
 
 
 def inspect_model(path: str | Path, *, why: bool = False) -> Report:
@@ -72,13 +66,17 @@ def inspect_model(path: str | Path, *, why: bool = False) -> Report:
     if bad:
         problems.append(f"conda.yaml uses Anaconda channels {bad} (run `envrepro audit --fix`)")
     if "conda" in env.sources and "requirements" in env.sources:
-        conda_pip = [line for line in conda_pip_section(env.conda) if not line.startswith(("-r", "-c"))]
+        conda_pip = [line for line in conda_pip_section(env.conda, path=env.sources["conda"])
+                     if not line.startswith(("-r", "-c"))]
         if normalized(conda_pip) != normalized([r for r in env.requirements if r not in env.translated]):
             problems.append("requirements.txt and the pip section of conda.yaml disagree")
     if env.untranslatable:
         problems.append(f"conda.yaml lists conda packages with no pip equivalent: "
                         f"{describe_untranslatable(env.untranslatable)}; uv/virtualenv environments lack them "
                         f"({UNTRANSLATABLE_HINT.format(model=model.path)})")
+    if (model.path / JOURNAL).exists():
+        problems.append("an update of the env files was interrupted; the next `envrepro update-pip-requirements` "
+                        "on this model finishes it")
     code = model.code_dir
     code_paths = sorted(p.name for p in code.iterdir()) if code else []
     saved_by = _saved_by(model, loader)
@@ -146,15 +144,15 @@ def _input_example(model: ModelDir) -> dict[str, Any] | None:
     info = model.mlmodel.saved_input_example_info
     if not isinstance(info, dict):
         return None
-    path = model.path / str(info.get("artifact_path", "input_example.json"))
+    path = model.inside(info.get("artifact_path", INPUT_EXAMPLE_FILE), "saved_input_example_info.artifact_path")
     rows = None
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = json.loads(read_text(path, what="input example", root=model.path))
         if isinstance(payload, dict):
             payload = payload.get("dataframe_split", payload)
             payload = payload.get("data", payload.get("inputs", payload))
         rows = len(payload) if isinstance(payload, list) else None
-    except (OSError, ValueError):
+    except (EnvreproError, ValueError, RecursionError):
         pass
     return {"file": str(path.relative_to(model.path)), "type": info.get("type"), "rows": rows,
             "exists": path.exists()}
@@ -196,7 +194,7 @@ def format_report(report: Report) -> str:
         lines.extend(f"  {c}" for c in report.constraints)
     lines.append("problems:" if report.problems else "problems:     none")
     lines.extend(f"  - {p}" for p in report.problems)
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # values from MLmodel never reach the terminal raw
 
 
 def _columns_text(spec: Any) -> str:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EnvreproError, ModelFormatError
-from .fsutil import staging_dir
+from .fsutil import check_file, staging_dir
 from .home import envrepro_home
-from .model import ModelDir
+from .model import INPUT_EXAMPLE_FILE, ModelDir
 
 RUNTIME_PACKAGE = "envrepro_runtime"
 _STUB_INIT = '''"""A stub of envrepro inside a model's environment: only what a pickled model may refer to by name."""
@@ -59,7 +59,9 @@ def _runtime_files(loader_modules: list[str]) -> dict[str, bytes]:
     """Every file of the runtime directory, by relative path."""
     from . import __version__
 
-    runtime_root = Path(importlib.util.find_spec(RUNTIME_PACKAGE).origin).parent  # type: ignore[union-attr]
+    spec = importlib.util.find_spec(RUNTIME_PACKAGE)
+    assert spec is not None and spec.origin is not None, "envrepro_runtime ships with envrepro"
+    runtime_root = Path(spec.origin).parent
     files: dict[str, bytes] = {}
     for path in sorted(runtime_root.rglob("*.py")):
         files[str(Path(RUNTIME_PACKAGE) / path.relative_to(runtime_root))] = path.read_bytes()
@@ -92,7 +94,7 @@ def runtime_dir() -> Path:
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        for root, dirs, names in os.walk(tmp):
+        for root, _, names in os.walk(tmp):
             os.chmod(root, 0o755)  # mkdtemp made it 0700: a container's non-root server must read it
             for name in names:
                 os.chmod(os.path.join(root, name), 0o644)
@@ -107,6 +109,12 @@ def load_spec(model: ModelDir, *, name: str | None = None) -> dict[str, Any]:
 
     choice = choose_loader(model)
     code = model.code_dir
+    model.artifact_paths()  # every file MLmodel names is inside the model: the worker reads them as named
+    example = model.mlmodel.saved_input_example_info
+    if isinstance(example, dict):
+        check_file(model.inside(example.get("artifact_path", INPUT_EXAMPLE_FILE),
+                                 "saved_input_example_info.artifact_path"),
+                   what="input example", root=model.path)
     return {
         "protocol": PROTOCOL,
         "name": name or str(model.path),
@@ -169,5 +177,5 @@ def explain_report(report: dict[str, Any], model_name: str) -> EnvreproError:
 
     message, hint = describe(report, model_name)
     error = {"input": EnvreproError, "format": ModelFormatError, "runtime": RuntimeFailure}.get(
-        report.get("kind"), ModelFailure)
+        str(report.get("kind")), ModelFailure)
     return error(message, path=report.get("path"), hint=hint)

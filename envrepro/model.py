@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelFormatError
+from .fsutil import is_inside
 from .yamlio import dump_yaml, load_yaml_file
 
 MLMODEL = "MLmodel"
@@ -21,6 +22,10 @@ CONSTRAINTS_FILE = "constraints.txt"
 CODE_DIR = "code"
 INPUT_EXAMPLE_FILE = "input_example.json"
 PROVENANCE_FILE = "envrepro_requirements.json"
+# The conda channel envrepro writes into conda.yaml, and the one `audit --fix` migrates to.
+DEFAULT_CHANNEL = "conda-forge"
+# Flavor configuration keys that name a file or directory of the model (envrepro's and MLflow's flavors).
+ARTIFACT_KEYS = ("pickled_model", "python_model", "model_data", "model_path", "data")
 
 
 @dataclass
@@ -41,7 +46,7 @@ class MLmodel:
 
     @classmethod
     def new(cls) -> MLmodel:
-        from . import __version__
+        from .version import __version__
 
         return cls(
             model_uuid=uuid.uuid4().hex,
@@ -88,10 +93,6 @@ class MLmodel:
     def pyfunc_conf(self) -> dict[str, Any] | None:
         return self.flavors.get(PYFUNC)
 
-    @property
-    def saved_by_mlflow(self) -> bool:
-        return self.envrepro_version is None
-
     def env_file_names(self) -> dict[str, str]:
         """The env files this MLmodel points at. Old MLflow wrote ``env: conda.yaml`` (a string)."""
         env = (self.pyfunc_conf or {}).get("env")
@@ -123,22 +124,64 @@ class ModelDir:
         if not mlmodel_path.exists():
             raise ModelFormatError("no MLmodel file in this directory", path=path,
                                    hint="is this a model directory? MLflow runs keep models under artifacts/<name>/")
+        if not is_inside(path, MLMODEL):
+            raise ModelFormatError("MLmodel is a symlink out of the model directory", path=mlmodel_path)
         return cls(path=path, mlmodel=MLmodel.load(mlmodel_path))
+
+    def inside(self, value: Any, key: str) -> Path:
+        """``value``, a path MLmodel gives under ``key``, as a path in the model directory.
+
+        Symlinks are resolved: a value (or a symlink in the model) that leads out of the model directory is
+        a ModelFormatError naming MLmodel and the value, so nothing outside is read, written or imported.
+        """
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise ModelFormatError(f"malformed MLmodel: {key} must be a path inside the model directory, "
+                                   f"not {value!r}", path=self.path / MLMODEL)
+        if not is_inside(self.path, value):
+            raise ModelFormatError(f"{key} {value!r} points outside the model directory", path=self.path / MLMODEL,
+                                   hint="paths in MLmodel must stay inside the model directory; fix MLmodel "
+                                        "or re-save the model")
+        real = os.path.realpath(self.path / value)
+        return self.path / os.path.relpath(real, os.path.realpath(self.path))
 
     @property
     def code_dir(self) -> Path | None:
-        conf = self.mlmodel.pyfunc_conf or {}
-        code = conf.get("code")
-        candidate = self.path / (code if isinstance(code, str) else CODE_DIR)
+        code = (self.mlmodel.pyfunc_conf or {}).get("code")
+        if isinstance(code, str):
+            candidate = self.inside(code, f"flavors.{PYFUNC}.code")
+        else:
+            candidate = self.path / CODE_DIR
+            if candidate.is_symlink() and not is_inside(self.path, CODE_DIR):
+                raise ModelFormatError(f"{CODE_DIR}/ is a symlink out of the model directory", path=candidate)
         return candidate if candidate.is_dir() else None
+
+    def artifact_paths(self) -> list[tuple[str, str, Path]]:
+        """(flavor, key, path) of every file a flavor configuration names, each checked with :meth:`inside`:
+        the keys of ARTIFACT_KEYS and the ``path`` of each of a pyfunc model's ``artifacts``."""
+        found = []
+        for name, conf in self.mlmodel.flavors.items():
+            for key in ARTIFACT_KEYS:
+                value = conf.get(key)
+                if value is not None:
+                    found.append((name, key, self.inside(value, f"flavors.{name}.{key}")))
+            artifacts = conf.get("artifacts")
+            if isinstance(artifacts, dict):
+                for artifact, entry in artifacts.items():
+                    value = entry.get("path") if isinstance(entry, dict) else entry
+                    found.append((name, f"artifact {artifact!r}",
+                                  self.inside(value, f"flavors.{name}.artifacts.{artifact}.path")))
+            elif artifacts is not None:
+                raise ModelFormatError(f"malformed MLmodel: flavors.{name}.artifacts must be a map",
+                                       path=self.path / MLMODEL)
+        return found
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     def env_path(self, kind: str) -> Path | None:
-        """Path of the env file of ``kind`` ('conda' or 'virtualenv') if the model has one."""
+        """Path of the env file of ``kind`` ('conda' or 'virtualenv') if the model has one (inside it)."""
         name = self.mlmodel.env_file_names().get(kind)
         if name is None:
             default = {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE}[kind]
-            name = default if (self.path / default).exists() else None
-        return self.path / name if name else None
+            name = default if os.path.lexists(self.path / default) else None
+        return self.inside(name, f"flavors.{PYFUNC}.env.{kind}") if name else None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -19,10 +20,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .envfiles import read_model_env
 from .errors import EnvreproError, RequirementError
-from .fsutil import atomic_write_files
+from .fsutil import atomic_write_files, locked_dir, read_text
 from .model import CONSTRAINTS_FILE, PROVENANCE_FILE, REQUIREMENTS_FILE, ModelDir
 from .provenance import read_provenance, render_provenance
-from .requirements import render_requirements_file, requirement_name, validate_requirement
+from .requirements import INCLUDE_LINE, render_requirements_file, requirement_name, validate_requirement
+from .yamlio import load_yaml_file, load_yaml_text
 
 Operation = Literal["add", "remove"]
 
@@ -98,6 +100,9 @@ def _edit_conda(text: str, operation: Operation, wanted: dict[str, str], path: P
     remaining = dict(wanted)
     for block in blocks:
         pip = block["pip"] if block["pip"] is not None else CommentedSeq()
+        if not isinstance(pip, list) or not all(isinstance(x, (str, int, float)) for x in pip):
+            raise EnvreproError("malformed conda.yaml: 'pip' must be a list of requirements", path=path,
+                                hint="write it as `- pip:` followed by `- name==version` lines")
         block["pip"] = pip
         for index in range(len(pip) - 1, -1, -1):
             name = requirement_name(str(pip[index]))
@@ -125,7 +130,8 @@ def _edit_conda(text: str, operation: Operation, wanted: dict[str, str], path: P
     return buffer.getvalue()
 
 
-def _fix_constraints(constraints: list[str], operation: Operation, wanted: dict[str, str]) -> tuple[list[str], list[str]]:
+def _fix_constraints(constraints: list[str], operation: Operation,
+                     wanted: dict[str, str]) -> tuple[list[str], list[str]]:
     """A constraint that forbids the version just added would make the env unbuildable: drop it, say so."""
     if operation != "add":
         return constraints, []
@@ -144,8 +150,23 @@ def _fix_constraints(constraints: list[str], operation: Operation, wanted: dict[
 
 
 def update_pip_requirements(model_path: str | Path, operation: Operation, requirements: Sequence[str]) -> UpdateResult:
+    """Add or remove requirements in every env file of the model, under the model directory's lock.
+
+    Concurrent updates are serialized (none is lost), and the files are replaced through a journal: an
+    update killed between two renames is finished by the next one (see :func:`envrepro.fsutil.locked_dir`).
+    """
     wanted = _parse_args(operation, requirements)  # validate everything before touching the disk
     model = ModelDir.open(model_path)
+    try:
+        with locked_dir(model.path):
+            return _update(ModelDir.open(model.path), operation, wanted)  # MLmodel as it is under the lock
+    except PermissionError as exc:
+        raise EnvreproError(f"cannot update the model: {exc.strerror}", path=exc.filename or model.path,
+                            hint="the model directory or its files are read-only; make them writable "
+                                 "or work on a copy") from None
+
+
+def _update(model: ModelDir, operation: Operation, wanted: dict[str, str]) -> UpdateResult:
     env = read_model_env(model)
     # Requirements translated from conda packages stay conda packages in conda.yaml: never written as pip lines.
     pip_requirements = [line for line in env.requirements if line not in env.translated]
@@ -159,20 +180,49 @@ def update_pip_requirements(model_path: str | Path, operation: Operation, requir
         return result
 
     files: dict[Path, str] = {}
-    req_path = model.file(REQUIREMENTS_FILE)
-    if req_path.exists() or "virtualenv" in env.sources:
+    req_path, constraints_path = _pip_files(model, env.sources.get("virtualenv"))
+    if req_path is not None:
         files[req_path] = render_requirements_file(new_requirements)
     conda_path = env.sources.get("conda")
     if conda_path is not None:
-        files[conda_path] = _edit_conda(conda_path.read_text(encoding="utf-8"), operation, wanted, conda_path)
+        text = read_text(conda_path, what="conda.yaml", root=model.path)
+        load_yaml_text(text, path=conda_path, what="conda.yaml")  # no alias bomb reaches ruamel.yaml
+        files[conda_path] = _edit_conda(text, operation, wanted, conda_path)
     if constraint_changes:
-        files[model.file(CONSTRAINTS_FILE)] = render_requirements_file(new_constraints)
+        files[constraints_path] = render_requirements_file(new_constraints)
     reasons = read_provenance(model.path)
     if reasons is not None:
         by_name = {requirement_name(k) or k: v for k, v in reasons.items()}
-        for name, line in wanted.items():
+        for name in wanted:
             by_name[name] = ["update-pip-requirements add (given by the user)"]
         files[model.file(PROVENANCE_FILE)] = render_provenance(new_requirements, by_name)
-    atomic_write_files(files)
+    atomic_write_files(files, journal=model.path)
     result.files = [str(p.relative_to(model.path)) for p in files]
     return result
+
+
+def _pip_files(model: ModelDir, python_env: Path | None) -> tuple[Path | None, Path]:
+    """The requirements file to rewrite (None: there is none, conda.yaml holds the pip list) and the
+    constraints file: the ones python_env.yaml names with ``-r``/``-c``, else requirements.txt and
+    constraints.txt."""
+    req_path = model.file(REQUIREMENTS_FILE)
+    constraints_path = model.file(CONSTRAINTS_FILE)
+    if python_env is None:
+        return (req_path if req_path.exists() else None), constraints_path
+    deps = load_yaml_file(python_env, what="python_env.yaml", root=model.path).get("dependencies") or []
+    includes: dict[str, list[str]] = {"-r": [], "-c": []}
+    inline = []
+    for dep in deps:
+        match = INCLUDE_LINE.match(str(dep).strip())
+        if match is None:
+            inline.append(str(dep))
+        else:
+            includes["-c" if match.group(1) in ("-c", "--constraint") else "-r"].append(match.group(2))
+    if inline or len(includes["-r"]) != 1 or len(includes["-c"]) > 1:
+        where = "inline" if inline else "in no -r file" if not includes["-r"] else "in several -r files"
+        raise EnvreproError(f"python_env.yaml lists its requirements {where}: no single file to update",
+                            path=python_env, hint="edit the model's env files by hand, or re-save the model")
+    req_path = model.inside(includes["-r"][0], "python_env.yaml -r")
+    if includes["-c"]:
+        constraints_path = model.inside(includes["-c"][0], "python_env.yaml -c")
+    return req_path, constraints_path

@@ -117,7 +117,8 @@ class EnvreproPluginManager(pluggy.PluginManager):
         found: dict[str, tuple[Flavor, str]] = {}
         for impl in self.hook.envrepro_flavors.get_hookimpls():
             plugin_name = self.get_name(impl.plugin) or "?"
-            for flavor in impl.function() or ():
+            provided: Any = impl.function() or ()  # the plugin's hook: checked item by item below
+            for flavor in provided:
                 if not isinstance(flavor, Flavor):
                     raise FlavorError(f"plugin {plugin_name!r} returned {type(flavor).__name__}, expected "
                                       "envrepro.hookspecs.Flavor")
@@ -135,7 +136,7 @@ class EnvreproPluginManager(pluggy.PluginManager):
         return [info for info in self.infos if info.error]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _manager(disabled: frozenset[str]) -> EnvreproPluginManager:
     pm = EnvreproPluginManager(disabled)
     pm.load_builtins()

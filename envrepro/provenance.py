@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
+from .errors import EnvreproError
+from .fsutil import read_text
 from .model import PROVENANCE_FILE
 from .requirements import requirement_name
 
@@ -23,9 +25,13 @@ def render_provenance(requirements: Sequence[str], reasons: Mapping[str, Sequenc
 
 
 def read_provenance(model_dir: Path) -> dict[str, list[str]] | None:
+    """The record, or None when it is absent or unusable (it only explains; nothing depends on it)."""
     path = model_dir / PROVENANCE_FILE
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    if not path.exists():
         return None
-    return {item["requirement"]: list(item.get("reasons", [])) for item in record.get("requirements", [])}
+    try:
+        record = json.loads(read_text(path, what=PROVENANCE_FILE, root=model_dir))
+        return {str(item["requirement"]): [str(r) for r in item.get("reasons", [])]
+                for item in record.get("requirements", [])}
+    except (EnvreproError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import RequirementError
+from .fsutil import is_inside, read_text
 
 # Lines pip accepts that are not PEP 508 requirements: kept verbatim.
 _PASSTHROUGH = re.compile(r"^(-e\s|--editable\s|git\+|hg\+|svn\+|bzr\+|https?://|file:|\./|\.\./|/)")
@@ -93,55 +94,52 @@ def _strip_comment(line: str) -> str:
     return re.split(r"\s+#", line, maxsplit=1)[0].strip()
 
 
-def read_requirements_file(path: str | os.PathLike, *, _seen: frozenset[Path] = frozenset()) -> RequirementSet:
-    """Read a requirements file, resolving ``-r`` (requirements) and ``-c`` (constraints) includes."""
+# ``-r FILE`` / ``-c FILE`` (and the long spellings) in a requirements file or an inline list.
+INCLUDE_LINE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$")
+
+
+def read_requirements_file(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                           _seen: frozenset[Path] = frozenset()) -> RequirementSet:
+    """Read a requirements file, resolving ``-r`` (requirements) and ``-c`` (constraints) includes.
+
+    Only regular files of bounded size are read. With ``root`` (a model directory) the file and every
+    file it includes must be inside ``root``; a user's own file may include any file.
+    """
     path = Path(path)
-    resolved = path.resolve()
+    resolved = Path(os.path.realpath(path))
     if resolved in _seen:
         raise RequirementError("requirements files include each other in a loop", path=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RequirementError("requirements file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequirementError(f"cannot read requirements file: {exc}", path=path) from None
+    text = read_text(path, what="requirements file", root=root, error=RequirementError)
+    lines = ((f"{path}:{number}", raw) for number, raw in _logical_lines(text))
+    return _expand(lines, path.parent, root=root, seen=_seen | {resolved})
+
+
+def expand_lines(lines: Sequence[str], base_dir: Path, *, source: str | os.PathLike | None = None,
+                 root: str | os.PathLike | None = None) -> RequirementSet:
+    """Requirement lines as given inline (a list, a conda ``pip:`` block), with ``-r``/``-c`` files resolved
+    against ``base_dir`` (and kept inside ``root``, as :func:`read_requirements_file`)."""
+    return _expand(((source, str(line)) for line in lines), base_dir, root=root, seen=frozenset())
+
+
+def _expand(lines: Iterable[tuple[str | os.PathLike | None, str]], base_dir: Path, *,
+            root: str | os.PathLike | None, seen: frozenset[Path]) -> RequirementSet:
+    """The one reading of requirement lines: ``-r`` adds a file's requirements (and its constraints),
+    ``-c`` adds a file's lines as constraints; every other line must be a valid requirement."""
     result = RequirementSet()
-    seen = _seen | {resolved}
-    for number, raw in _logical_lines(text):
+    for where, raw in lines:
         line = _strip_comment(raw)
         if not line:
             continue
-        where = f"{path}:{number}"
-        include = re.match(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$", line)
-        if include:
-            flag, target = include.groups()
-            child = read_requirements_file(path.parent / target, _seen=seen)
-            if flag in ("-r", "--requirement"):
-                result.requirements.extend(child.requirements)
-            else:
-                child_constraints = child.requirements + child.constraints
-                result.constraints.extend(child_constraints)
-                continue
-            result.constraints.extend(child.constraints)
-            continue
-        result.requirements.append(validate_requirement(line, source=where))
-    return result
-
-
-def expand_lines(lines: Sequence[str], base_dir: Path, *, source: str | os.PathLike | None = None) -> RequirementSet:
-    """Requirement lines as given inline (a list, a conda ``pip:`` block), with ``-r``/``-c`` files resolved
-    against ``base_dir``: ``-r`` adds requirements (and their constraints), ``-c`` adds constraints."""
-    result = RequirementSet()
-    for line in lines:
-        text = _strip_comment(str(line))
-        if not text:
-            continue
-        include = re.match(r"^(-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)$", text)
+        include = INCLUDE_LINE.match(line)
         if include is None:
-            result.requirements.append(validate_requirement(text, source=source))
+            result.requirements.append(validate_requirement(line, source=where))
             continue
-        child = read_requirements_file(base_dir / include.group(2))
-        if include.group(1) in ("-r", "--requirement"):
+        flag, target = include.groups()
+        if root is not None and not is_inside(root, base_dir / target):
+            raise RequirementError(f"{flag} {target} names a file outside the model directory", path=where,
+                                   hint="a model's requirements may only include files inside the model")
+        child = read_requirements_file(base_dir / target, root=root, _seen=seen)
+        if flag in ("-r", "--requirement"):
             result.requirements.extend(child.requirements)
             result.constraints.extend(child.constraints)
         else:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .code_paths import copy_code_paths
-from .envfiles import (ModelEnv, conda_pip_section, conda_python_version, current_python_version,
-                       default_conda_env, pinned_build_dependencies, read_conda_yaml, render_env_files)
+from .envfiles import (
+    ModelEnv,
+    conda_pip_section,
+    conda_python_version,
+    current_python_version,
+    default_conda_env,
+    pinned_build_dependencies,
+    read_conda_yaml,
+    render_env_files,
+)
 from .errors import EnvreproError, ModelFormatError
 from .examples import save_input_example
-from .fsutil import staging_dir
+from .fsutil import read_text, staging_dir
 from .hookspecs import Flavor
 from .model import CODE_DIR, CONDA_FILE, MLMODEL, PROVENANCE_FILE, PYFUNC, PYTHON_ENV_FILE, MLmodel, ModelDir
 from .output_example import record_output
@@ -104,7 +113,7 @@ def save_model(
     signature_dict = resolve_signature(signature, input_example)
     _prepare_target(path)
 
-    with staging_dir(path) as tmp:
+    with staging_dir(path, exclusive=True) as tmp:  # two saves to one new path: the second fails, never replaces
         code_names = copy_code_paths(code_paths, tmp / CODE_DIR) if code_paths else []
         result = chosen.save(model, tmp, dict(flavor_options))
         mlmodel = MLmodel.new()
@@ -157,7 +166,7 @@ def save_model(
 def _verbatim_conda(conda_env: Any, rendered: str) -> str:
     """A conda_env given as a file is copied byte for byte (comments included)."""
     if isinstance(conda_env, (str, os.PathLike)):
-        return Path(conda_env).read_text(encoding="utf-8")
+        return read_text(conda_env, what="conda_env file")
     return rendered
 
 

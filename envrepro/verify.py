@@ -16,9 +16,10 @@ import math
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .environments import ENV_MANAGERS, Environment, create_env, existing_env
 from .errors import EnvreproError
@@ -174,7 +175,7 @@ def predict_in(env: Environment, model: ModelDir, input_path: str | os.PathLike 
                content_type: str = "json") -> Any:
     """The model's output, as JSON values, predicted inside ``env`` on its input example (or ``input_path``)."""
     from .launch import load_spec, runtime_dir
-    from .predict import media_type
+    from .predicting import media_type
 
     spec = load_spec(model)
     if input_path is None and not spec["input_example"]:

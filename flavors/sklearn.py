@@ -7,8 +7,9 @@ installed; envrepro loads them (and MLflow's own sklearn models) with ``envrepro
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from envrepro.errors import EnvreproError
 from envrepro.hookspecs import Flavor, SaveResult, hookimpl

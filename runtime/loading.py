@@ -40,7 +40,7 @@ def _flavor_predictor(spec, loader):
         if getattr(exc, "name", None) and loader["module"].startswith(exc.name):
             raise ModelLoadError("the loader {} of flavor {!r} is not in this environment".format(
                 loader["module"], loader.get("flavor")),
-                hint="install the plugin that provides the flavor into the model's requirements")
+                hint="install the plugin that provides the flavor into the model's requirements") from None
         raise
     return module.load(spec["model_dir"], dict(loader.get("conf") or {}), dict(loader.get("pyfunc_conf") or {}))
 
@@ -55,7 +55,7 @@ def _mlflow_predictor(spec):
             "this model was saved by MLflow with a flavor envrepro does not load itself ({}), and MLflow is not "
             "installed in its environment".format(spec.get("flavors") or "unknown"),
             hint="add mlflow to the model's requirements (envrepro update-pip-requirements -m MODEL add "
-                 "mlflow==<the version that saved it>)")
+                 "mlflow==<the version that saved it>)") from None
     return mlflow.pyfunc.load_model(spec["model_dir"])
 
 

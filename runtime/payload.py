@@ -26,9 +26,9 @@ def decode_json(body):
     try:
         payload = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError("malformed JSON: {}".format(exc))
+        raise PayloadError("malformed JSON: {}".format(exc)) from None
     except RecursionError:
-        raise PayloadError("malformed JSON: nested too deeply")
+        raise PayloadError("malformed JSON: nested too deeply") from None
     if not isinstance(payload, dict):
         raise PayloadError("the JSON body must be an object with one of {}; received {}".format(
             list(JSON_KEYS), "a list" if isinstance(payload, list) else type(payload).__name__))
@@ -100,7 +100,7 @@ def _check_csv(body):
         text = body.decode("utf-8") if isinstance(body, bytes) else body
         rows = list(csv.reader(io.StringIO(text)))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise PayloadError("malformed CSV: {}".format(exc))
+        raise PayloadError("malformed CSV: {}".format(exc)) from None
     if not rows or not any(rows[0]):
         raise PayloadError("malformed CSV: no header row")
 
@@ -110,7 +110,7 @@ def _pandas(what):
         import pandas as pd
     except ImportError:
         raise PayloadError("{} needs pandas, which this model's environment does not have; "
-                           "send 'instances' or 'inputs' instead".format(what))
+                           "send 'instances' or 'inputs' instead".format(what)) from None
     return pd
 
 
@@ -121,7 +121,7 @@ def _dataframe(value, key):
             return pd.DataFrame(value["data"], columns=value.get("columns"), index=value.get("index"))
         return pd.DataFrame(data=value)
     except Exception as exc:  # pandas raises ValueError, TypeError, AssertionError... for what it cannot frame
-        raise PayloadError("cannot build a DataFrame from {}: {}".format(key, exc))
+        raise PayloadError("cannot build a DataFrame from {}: {}".format(key, exc)) from None
 
 
 def _tensor(value, key):
@@ -137,7 +137,7 @@ def _tensor(value, key):
     try:
         array = np.asarray(value)
     except ValueError as exc:
-        raise PayloadError("{} is not a rectangular array: {}".format(key, exc))
+        raise PayloadError("{} is not a rectangular array: {}".format(key, exc)) from None
     if array.dtype == object:
         raise PayloadError("{} is not a rectangular array of numbers or strings".format(key))
     return array
@@ -161,11 +161,11 @@ def parse_csv(body, signature=None):
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
     except UnicodeDecodeError as exc:
-        raise PayloadError("malformed CSV: {}".format(exc))
+        raise PayloadError("malformed CSV: {}".format(exc)) from None
     try:
         return pd.read_csv(io.StringIO(text), dtype=dtypes) if dtypes else pd.read_csv(io.StringIO(text))
     except Exception as exc:  # pandas raises a zoo of parser errors
-        raise PayloadError("malformed CSV: {}".format(exc))
+        raise PayloadError("malformed CSV: {}".format(exc)) from None
 
 
 def parse_parquet(body):
@@ -173,9 +173,10 @@ def parse_parquet(body):
     try:
         return pd.read_parquet(io.BytesIO(body))
     except ImportError as exc:
-        raise PayloadError("parquet input needs pyarrow or fastparquet in the model's environment: {}".format(exc))
+        raise PayloadError("parquet input needs pyarrow or fastparquet in the model's environment: {}".format(
+            exc)) from None
     except Exception as exc:
-        raise PayloadError("malformed parquet: {}".format(exc))
+        raise PayloadError("malformed parquet: {}".format(exc)) from None
 
 
 def parse_request(body, content_type, signature=None):

@@ -19,9 +19,9 @@ def read_input_example(model_dir, info):
     except (IOError, OSError) as exc:
         missing = getattr(exc, "errno", None) == 2
         raise ModelLoadError("input example named in MLmodel is missing" if missing
-                             else "cannot read the input example: {}".format(exc), path=path)
+                             else "cannot read the input example: {}".format(exc), path=path) from None
     except ValueError as exc:
-        raise ModelLoadError("malformed input example: {}".format(exc), path=path)
+        raise ModelLoadError("malformed input example: {}".format(exc), path=path) from None
     kind = info.get("type")
     if kind == "dataframe":
         import pandas as pd

@@ -62,13 +62,13 @@ def predict_parsed(model, data, params):
     except Exception as exc:
         mlflow_error = _mlflow_error(exc)
         if mlflow_error is not None and mlflow_error[0] < 500:  # MLflow blames the request: so do we
-            raise PayloadError(getattr(exc, "message", str(exc)), status=mlflow_error[0], error_code=mlflow_error[1])
+            raise PayloadError(getattr(exc, "message", str(exc)), status=mlflow_error[0],
+                               error_code=mlflow_error[1]) from None
         error = ModelPredictError("{}: {}".format(type(exc).__name__, exc))
-        error.__cause__ = exc
         error.details = traceback.format_exc()
         if mlflow_error is not None:
             error.status, error.error_code = mlflow_error
-        raise error
+        raise error from exc  # the worker reads __cause__ to tell the model's failure from the runtime's
     return predictions
 
 

@@ -24,11 +24,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from .limits import DEFAULT_MAX_REQUEST_BYTES
 from .payload import JSON, error_json
 from .scoring import invocation
 
 log = logging.getLogger("envrepro.runtime")
-DEFAULT_MAX_REQUEST_BYTES = 50 * 1024 * 1024
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 
@@ -82,7 +82,7 @@ def _read_chunked(rfile, limit):
         try:
             size = int(size_text, 16)
         except ValueError:
-            raise FramingError(400, "malformed chunk size")
+            raise FramingError(400, "malformed chunk size") from None
         if size < 0 or len(body) + size > limit:
             raise FramingError(413, "request body is over the limit of {} bytes".format(limit))
         if size == 0:

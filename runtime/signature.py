@@ -180,7 +180,7 @@ class Signature(object):
             param_specs = [_param_spec(p) for p in params] if params else None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelLoadError("malformed signature in MLmodel: {}: {}".format(type(exc).__name__, exc),
-                                 hint="fix or remove the signature in MLmodel")
+                                 hint="fix or remove the signature in MLmodel") from None
         return cls(schema, param_specs)
 
     def usable(self):
@@ -239,13 +239,14 @@ class Signature(object):
                 if target == np.dtype(bytes):
                     frame[name] = frame[name].map(lambda x: bytes(x, "utf8"))
                     continue
-                if (target == object or getattr(target, "kind", None) == "U") and string_dtype is not None \
-                        and isinstance(frame[name].dtype, string_dtype):
+                # == on purpose: a numpy object dtype equals `object` without being it
+                is_text = target == object or getattr(target, "kind", None) == "U"  # noqa: E721
+                if is_text and string_dtype is not None and isinstance(frame[name].dtype, string_dtype):
                     continue  # pandas 3 strings are already strings
                 frame[name] = frame[name].astype(target)
             except Exception as exc:
                 raise _bad_input("Data is not compatible with model signature. Failed to convert column {} to "
-                                 "type '{}'. Error: '{!r}'".format(name, target_name(spec), exc))
+                                 "type '{}'. Error: '{!r}'".format(name, target_name(spec), exc)) from None
         return frame
 
     def parse_tensor_input(self, key, value):
@@ -279,7 +280,8 @@ class Signature(object):
         arrays = dict((k, v) for k, v in data.items() if isinstance(v, (list, np.ndarray)))
         if self.inputs is not None and self.inputs.has_names:
             typed = set(name for name, spec in self.inputs.by_name().items()
-                        if not (isinstance(spec, ColSpec) and not spec.is_datatype and spec.type.get("type") == "array"))
+                        if not (isinstance(spec, ColSpec) and not spec.is_datatype
+                                and spec.type.get("type") == "array"))
             names = [n for n in self.inputs.required_names() if n in typed and n in arrays]
         else:
             names = list(arrays)
@@ -313,7 +315,8 @@ class Signature(object):
             return _enforce_schema(data, self.inputs)
         except Exception as exc:  # as MLflow: whatever fails here is the input's mismatch with the schema
             reason = str(exc) if isinstance(exc, SchemaViolation) else "{}: {}".format(type(exc).__name__, exc)
-            raise _invalid("Failed to enforce schema of data with schema '{}'. Error: {}".format(self.inputs, reason))
+            raise _invalid("Failed to enforce schema of data with schema '{}'. Error: {}".format(
+                self.inputs, reason)) from None
 
     # -- 3. params -------------------------------------------------------------------------------------------
 
@@ -392,7 +395,7 @@ def _convert(data, spec):
     except PayloadError:
         raise
     except Exception as exc:
-        raise _bad_input(str(exc))
+        raise _bad_input(str(exc)) from None
 
 
 # -- enforcement, after MLflow's _enforce_schema ----------------------------------------------------------------
@@ -459,7 +462,7 @@ def _as_frame(data, schema):
             return pd.DataFrame(data)
         except Exception as exc:
             raise SchemaViolation("This model contains a column-based signature, which suggests a DataFrame input. "
-                                  "There was an error casting the input data to a DataFrame: {}".format(exc))
+                                  "There was an error casting the input data to a DataFrame: {}".format(exc)) from None
     if isinstance(data, (list, np.ndarray)):
         return pd.DataFrame(data)
     if not isinstance(data, pd.DataFrame):
@@ -507,13 +510,13 @@ def _enforce_datatype(name, values, type_name):
             return values.astype(np.dtype("datetime64[ns]"))
         except TypeError as exc:
             raise SchemaViolation("Please ensure that the input data of datetime column only contains "
-                                  "timezone-naive datetime objects. Error: {}".format(exc))
+                                  "timezone-naive datetime objects. Error: {}".format(exc)) from None
     if type_name == "datetime" and values.dtype == object:
         try:
             return values.astype(np.dtype("datetime64[ns]"), errors="raise")
         except (ValueError, TypeError):
             raise SchemaViolation("Failed to convert column {} from type {} to {}.".format(name, values.dtype,
-                                                                                          type_name))
+                                                                                          type_name)) from None
     if type_name == "boolean" and values.dtype == object:
         return values  # None must not become False
     if kind == target.kind:
@@ -668,7 +671,7 @@ def _param_value(value, type_name):
             converted = np.datetime64(value).item()
         except ValueError:
             raise ValueError("Failed to convert value `{}` from type `{}` to `DataType.datetime`".format(
-                value, type(value)))
+                value, type(value))) from None
         if isinstance(converted, int):
             raise ValueError("Failed to convert value to `DataType.datetime`. It must be convertible to "
                              "datetime.date/datetime, got `{}`".format(value))

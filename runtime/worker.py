@@ -14,11 +14,11 @@ import traceback
 
 from .bytecode import compile_imported_later
 from .errors import ModelLoadError, PayloadError, describe, python_version, report_line
+from .limits import DEFAULT_MAX_REQUEST_BYTES, EXIT_USER_ERROR
 from .loading import load
 from .scoring import ModelPredictError, score
 
 EXIT_FAILED = 1
-EXIT_USER_ERROR = 2
 
 
 class OutputError(Exception):
@@ -29,7 +29,7 @@ def _write_output(path, data):
     try:
         _write(path, data)
     except (IOError, OSError) as exc:
-        raise OutputError(exc.strerror or str(exc))
+        raise OutputError(exc.strerror or str(exc)) from None
 
 
 def _write(path, data):
@@ -103,7 +103,7 @@ def _parser():
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
     s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--max-request-bytes", type=int, default=50 * 1024 * 1024)
+    s.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
     s.add_argument("--request-timeout", type=float, default=60.0)
     s.add_argument("--access-log", action="store_true")
     s.add_argument("--version", default="0")

@@ -14,10 +14,17 @@ pytest_plugins = ["tests.fixtures_channel", "tests.old_mlflow", "tests.real_mlfl
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, python: str = sys.executable,
-            check: bool | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
+            check: bool | None = None, timeout: float = 300,
+            max_memory: int | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would (``max_memory``: its address-space limit in bytes,
+    so a test of a memory blow-up fails instead of taking the machine's memory)."""
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
+
     proc = subprocess.run([python, "-m", "envrepro.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, preexec_fn=limit if max_memory else None)
     if check:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 MLMODEL = """\
 artifact_path: model
@@ -46,3 +46,11 @@ def write_mlflow_sklearn_model(path: Path, *, python: str, sklearn: str, mlflow:
     (path / "conda.yaml").write_text(f"channels:\n- conda-forge\ndependencies:\n- python={python}\n- {pip_pin}\n"
                                      "- pip:\n" + "".join(f"  - {r}\n" for r in requirements) + "name: mlflow-env\n")
     return path
+
+
+def write_placeholder_model(path: Path, requirements: Sequence[str] = ("scikit-learn==1.3.2",)) -> Path:
+    """An MLflow 2.9.2 sklearn model for tests that read or edit its files and never load it."""
+    import pickle
+
+    return write_mlflow_sklearn_model(path, python="3.11.7", sklearn="1.3.2", mlflow="2.9.2",
+                                      requirements=requirements, pickled=pickle.dumps({"placeholder": True}))

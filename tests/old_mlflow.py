@@ -71,9 +71,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -238,8 +239,17 @@ results = [model.predict(frame) for frame in frames]
 values = [r.tolist() for r in results]
 for a, b in zip(*values):
     assert a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b)), ("CSV and JSON predictions differ", values)
+# What that MLflow's own scoring server (and `mlflow models predict`) writes for these predictions: a named
+# Series is records ([{"score": ...}]) in every MLflow since 1.x; 1.x writes the bare list, 2.x+ wraps it.
+import io
+from mlflow.pyfunc import scoring_server
+buffer = io.StringIO()
+scoring_server.predictions_to_json(results[0], buffer)
+served = json.loads(buffer.getvalue())
+if isinstance(served, dict) and "predictions" in served:
+    served = served["predictions"]
 with open(out, "w") as fh:
-    json.dump({"predictions": values[0], "prediction_type": type(results[0]).__name__,
+    json.dump({"predictions": values[0], "served": served, "prediction_type": type(results[0]).__name__,
                "python_version": platform.python_version(), "mlflow_version": mlflow.__version__}, fh)
 """
 
@@ -444,6 +454,7 @@ class OldModel:
     input_json: Path  # {"dataframe_split": {"columns": [...], "data": [...]}}
     input_csv: Path  # the same rows, with a header line
     expected: list[Any]  # mlflow.pyfunc.load_model(path).predict(input) in the old venv, as JSON values
+    served: Any  # the same predictions as that MLflow's scoring server writes them (its "predictions")
     python_version: str
     mlflow_version: str
     saved_at: str  # what MLmodel's utc_time_created says, RFC 3339
@@ -454,8 +465,8 @@ class OldModel:
     def load(cls, entry: Path) -> OldModel:
         meta = json.loads((entry / "expected.json").read_text())
         return cls(meta["name"], entry / "model", entry / "input.json", entry / "input.csv",
-                   meta["predictions"], meta["python_version"], meta["mlflow_version"], meta["saved_at"],
-                   tuple(meta["packages"]), meta["model_digest"])
+                   meta["predictions"], meta["served"], meta["python_version"], meta["mlflow_version"],
+                   meta["saved_at"], tuple(meta["packages"]), meta["model_digest"])
 
     def copy_to(self, dest: str | os.PathLike) -> Path:
         """A writable copy of the model directory at ``dest`` (created)."""

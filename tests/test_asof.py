@@ -8,8 +8,15 @@ import os
 
 import pytest
 
-from envrepro.asof import (DEFAULT_MIN_AGE_DAYS, ENV_VAR, model_time, parse_as_of, pinned_lines, pinned_names,
-                           resolve_as_of)
+from envrepro.asof import (
+    DEFAULT_MIN_AGE_DAYS,
+    ENV_VAR,
+    model_time,
+    parse_as_of,
+    pinned_lines,
+    pinned_names,
+    resolve_as_of,
+)
 from envrepro.envs.pip_install import uv_cutoff_args
 from envrepro.errors import EnvreproError
 from tests.conftest import run_cli
@@ -110,7 +117,7 @@ def test_uv_flags_exempt_pins_from_requirements_and_constraints():
 
 
 def test_the_cache_key_changes_only_with_a_cutoff():
-    from envrepro.envs.build import _with_cutoff
+    from envrepro.env_build import _with_cutoff
     from envrepro.envs.cache import EnvCache
 
     fields = {"engine": "uv", "python": "3.11.7", "requirements": ["six"]}

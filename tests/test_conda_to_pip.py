@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from envrepro.conda_to_pip import (CONDA_TO_PYPI, NO_PIP_EQUIVALENT, PYTHON_DESPITE_PATTERN, NoPipEquivalent,
-                                   conda_spec_to_pip, has_pip_equivalent, translate_conda_dependencies)
+from envrepro.conda_to_pip import (
+    CONDA_TO_PYPI,
+    NO_PIP_EQUIVALENT,
+    PYTHON_DESPITE_PATTERN,
+    NoPipEquivalent,
+    conda_spec_to_pip,
+    has_pip_equivalent,
+    translate_conda_dependencies,
+)
 from envrepro.envfiles import read_model_env
 from envrepro.envs.cache import EnvCache
 from envrepro.envs.conda_spec import parse_conda_env

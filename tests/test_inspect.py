@@ -167,7 +167,8 @@ def _signature_model(path, *, mlflow_version="mlflow_version: 2.9.2\n", requirem
     (path / "MLmodel").write_text(SIGNATURE_MLMODEL.format(extra=mlflow_version))
     (path / "python_model.pkl").write_bytes(b"")
     (path / "input_example.json").write_text('{"columns": ["a", "b"], "data": [[1.5, 2], [3.5, 4], [0, 1]]}')
-    (path / "python_env.yaml").write_text("python: 3.10.13\nbuild_dependencies: [pip]\ndependencies: [-r requirements.txt]\n")
+    (path / "python_env.yaml").write_text("python: 3.10.13\nbuild_dependencies: [pip]\n"
+                                          "dependencies: [-r requirements.txt]\n")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
     return path
 
@@ -199,7 +200,42 @@ def test_inspect_finds_what_predict_would_hit(tmp_path):
     typo = tmp_path / "typo"
     typo.mkdir()
     (typo / "MLmodel").write_text("envrepro_version: 0.1.0\nflavors:\n  python_function:\n    loader_module: "
-                                  "mlflow.sklearn\n    python_version: 3.11.7\n  sklern:\n    pickled_model: model.pkl\n")
+                                  "mlflow.sklearn\n    python_version: 3.11.7\n  sklern:\n"
+                                  "    pickled_model: model.pkl\n")
     report = json.loads(run_cli("inspect", "-m", str(typo), "--json", check=True).stdout)
     assert any("no registered flavor loads 'mlflow.sklearn' (flavors: python_function, sklern)" in p
                for p in report["problems"]), report["problems"]
+
+
+def test_terminal_escape_sequences_from_mlmodel_are_shown_escaped(tmp_path):
+    path = _mlflow2_model(tmp_path)
+    text = (path / "MLmodel").read_text().replace("loader_module: mlflow.sklearn",
+                                                  'loader_module: "mlflow.sklearn\\e]0;owned\\a\\e[2J\\nfake: line"')
+    (path / "MLmodel").write_text(text)
+    out = run_cli("inspect", "-m", str(path), check=True).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "loader:       mlflow.sklearn\\x1b]0;owned\\x07\\x1b[2J\\nfake: line" in out.splitlines()
+
+
+def test_pip_given_as_a_string_names_the_file(tmp_path):
+    path = _mlflow2_model(tmp_path)
+    (path / "conda.yaml").write_text("channels: [conda-forge]\ndependencies:\n- python=3.10.13\n- pip\n"
+                                     "- pip: scikit-learn==1.3.2\n")
+    proc = run_cli("inspect", "-m", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path / 'conda.yaml'}: malformed conda.yaml: 'pip' must be a list" in proc.stderr
+
+
+@pytest.mark.parametrize("file, old, new", [
+    ("python_env.yaml", "python: 3.10.13", 'python: "3.11; rm -rf /"'),
+    ("MLmodel", "python_version: 3.10.13", 'python_version: "3.11; rm -rf /"'),
+])
+def test_python_version_with_anything_after_it_is_refused(tmp_path, file, old, new):
+    path = _mlflow2_model(tmp_path)
+    if file == "MLmodel":  # the version MLmodel records is read when no env file gives one
+        (path / "python_env.yaml").unlink()
+        (path / "conda.yaml").write_text("channels: [conda-forge]\ndependencies: [pip]\n")
+    (path / file).write_text((path / file).read_text().replace(old, new))
+    proc = run_cli("inspect", "-m", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout
+    assert f"{path / file}: malformed Python version '3.11; rm -rf /'" in proc.stderr

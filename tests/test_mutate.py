@@ -131,3 +131,101 @@ def test_nothing_to_do_and_bad_operation(model):
     assert run_cli("update-pip-requirements", "-m", str(model), "frobnicate", "x").returncode == 2
     numpy_line = "numpy==1.26.4"
     assert update_pip_requirements(model, "add", [numpy_line]).changed == []
+
+
+# -- concurrency, crashes, and what the env files really name ----------------------------------------------------
+
+@pytest.fixture
+def mlflow_model(tmp_path):
+    from tests.mlflow_format import write_placeholder_model
+
+    return write_placeholder_model(tmp_path / "mlflow-model")
+
+
+def _pip_lists(model):
+    reqs = (model / "requirements.txt").read_text().splitlines()
+    conda = yaml.safe_load((model / "conda.yaml").read_text())
+    return reqs, next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+
+
+def test_concurrent_updates_lose_nothing(mlflow_model):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        from envrepro.mutate import update_pip_requirements
+        for i in range(10):
+            update_pip_requirements(sys.argv[1], "add", [f"pkg{sys.argv[2]}x{i}==1.0"])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(mlflow_model), str(n)]) for n in range(4)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    reqs, pip = _pip_lists(mlflow_model)
+    added = {f"pkg{n}x{i}==1.0" for n in range(4) for i in range(10)}
+    assert added <= set(reqs) and reqs == pip  # all 40 additions, and both files agree
+
+
+def test_an_update_killed_between_renames_is_finished_by_the_next(mlflow_model):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, signal, sys
+        real = os.replace
+        def replace(src, dst):  # SIGKILL right after requirements.txt is renamed into place
+            real(src, dst)
+            if str(dst).endswith("requirements.txt"):
+                os.kill(os.getpid(), signal.SIGKILL)
+        os.replace = replace
+        from envrepro.mutate import update_pip_requirements
+        update_pip_requirements(sys.argv[1], "add", ["pandas==2.2.2"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(mlflow_model)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    reqs, pip = _pip_lists(mlflow_model)
+    assert "pandas==2.2.2" in reqs and "pandas==2.2.2" not in pip  # killed half-way, as intended
+    again = run_cli("update-pip-requirements", "-m", str(mlflow_model), "add", "pandas==2.2.2", check=True)
+    assert "nothing to change" in again.stdout
+    reqs, pip = _pip_lists(mlflow_model)
+    assert reqs == pip and "pandas==2.2.2" in pip
+    assert not [p.name for p in mlflow_model.iterdir() if p.name.startswith(".")]
+
+
+def test_the_requirements_file_python_env_names_is_the_one_edited(mlflow_model):
+    (mlflow_model / "reqs").mkdir()
+    (mlflow_model / "reqs" / "prod.txt").write_text("scikit-learn==1.3.2\n")
+    (mlflow_model / "requirements.txt").unlink()
+    env = yaml.safe_load((mlflow_model / "python_env.yaml").read_text())
+    env["dependencies"] = ["-r reqs/prod.txt"]
+    (mlflow_model / "python_env.yaml").write_text(yaml.safe_dump(env))
+    proc = run_cli("update-pip-requirements", "-m", str(mlflow_model), "add", "pandas==2.2.2", check=True)
+    assert "reqs/prod.txt" in proc.stdout and not (mlflow_model / "requirements.txt").exists()
+    assert (mlflow_model / "reqs" / "prod.txt").read_text() == "scikit-learn==1.3.2\npandas==2.2.2\n"
+    assert "pandas==2.2.2" in read_model_env(ModelDir.open(mlflow_model)).requirements
+
+
+@pytest.mark.parametrize("pip", ['"scikit-learn==1.3.2"', "{scikit-learn: 1.3.2}"])
+def test_pip_section_that_is_not_a_list_is_one_line(mlflow_model, pip):
+    (mlflow_model / "conda.yaml").write_text(f"channels: [conda-forge]\ndependencies:\n- python=3.11.7\n- pip\n"
+                                             f"- pip: {pip}\n")
+    proc = run_cli("update-pip-requirements", "-m", str(mlflow_model), "add", "pandas==2.2.2")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{mlflow_model / 'conda.yaml'}: malformed conda.yaml: 'pip' must be a list" in proc.stderr
+    assert "pandas" not in (mlflow_model / "requirements.txt").read_text()
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root: the write bits of the directory are "
+                                                              "honoured even for root")
+def test_read_only_model_directory_is_one_line(mlflow_model):
+    before = _snapshot(mlflow_model)
+    mlflow_model.chmod(0o555)
+    try:
+        proc = run_cli("update-pip-requirements", "-m", str(mlflow_model), "add", "pandas==2.2.2")
+    finally:
+        mlflow_model.chmod(0o755)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "read-only" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert _snapshot(mlflow_model) == before

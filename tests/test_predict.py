@@ -8,7 +8,7 @@ import pytest
 
 import envrepro
 from envrepro.errors import EnvreproError
-from envrepro.predict import predict
+from envrepro.predicting import predict
 from tests.conftest import run_cli
 
 COLUMNS = ["a", "b", "c", "d"]
@@ -25,7 +25,8 @@ def test_cli_json_csv_stdin_and_output_file(tmp_path, model_dir, sklearn_model, 
     out = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.json"), "--env-manager", "local",
                   check=True)
     assert json.loads(out.stdout) == {"predictions": preds}
-    (tmp_path / "in.csv").write_text(",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in X[:5].tolist()))
+    rows = "\n".join(",".join(map(str, r)) for r in X[:5].tolist())
+    (tmp_path / "in.csv").write_text(",".join(COLUMNS) + "\n" + rows)
     out = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.csv"), "-t", "csv",
                   "-o", str(tmp_path / "out.json"), "--env-manager", "local", check=True)
     assert out.stdout == "" and json.loads((tmp_path / "out.json").read_text()) == {"predictions": preds}

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import envrepro
-from envrepro.errors import EnvreproError, FlavorError, ModelFormatError, RequirementError
 from envrepro.envfiles import read_model_env
+from envrepro.errors import EnvreproError, FlavorError, ModelFormatError, RequirementError
 from envrepro.model import ModelDir
 
 
@@ -206,3 +206,80 @@ def test_unsupported_input_example(tmp_path, sklearn_model):
     with pytest.raises(ModelFormatError, match="input_example of type"):
         envrepro.save_model(sklearn_model, tmp_path / "m", input_example=object())
     assert not (tmp_path / "m").exists()
+
+
+# -- concurrent and killed saves ----------------------------------------------------------------------------------
+
+SLOW_SAVE = """
+import sys, time
+import envrepro
+from envrepro.errors import EnvreproError
+
+class Slow(envrepro.PythonModel):
+    def __init__(self, tag):
+        self.tag = tag
+    def __getstate__(self):  # pickling takes a while: saves started together overlap
+        time.sleep(float(sys.argv[3]))
+        return {"tag": self.tag}
+    def predict(self, context, model_input, params=None):
+        return self.tag
+
+try:
+    envrepro.save_model(Slow(sys.argv[2]), sys.argv[1], pip_requirements=[], metadata={"tag": sys.argv[2]})
+except EnvreproError as exc:
+    print(exc.format(), file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def _slow_save(path: Path, tag: str, seconds: float):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", SLOW_SAVE, str(path), tag, str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_saves_to_one_new_path_never_both_succeed(tmp_path):
+    target = tmp_path / "model"
+    procs = {tag: _slow_save(target, tag, 2.0) for tag in ("first", "second")}
+    results = {tag: (p.wait(timeout=300), p.communicate()[1]) for tag, p in procs.items()}
+    assert sorted(code for code, _ in results.values()) == [0, 2], results
+    winner = next(tag for tag, (code, _) in results.items() if code == 0)
+    loser_err = next(err for code, err in results.values() if code == 2)
+    assert "Traceback" not in loser_err and len(loser_err.strip().splitlines()) == 1
+    assert f"{target}: " in loser_err and "another process" in loser_err
+    assert ModelDir.open(target).mlmodel.metadata == {"tag": winner}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the loser's staging copy is gone
+
+
+def test_a_killed_save_leaves_nothing_the_next_save_does_not_clean(tmp_path, sklearn_model):
+    import signal
+    import time
+
+    proc = _slow_save(tmp_path / "killed", "x", 60)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".killed.*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".killed.*.partial"))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    envrepro.save_model(sklearn_model, tmp_path / "next", pip_requirements=["scikit-learn"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["next"]
+
+
+@pytest.mark.parametrize("layout", ["self-loop", "link-to-parent", "root"])
+def test_code_paths_that_cannot_be_copied_are_one_line(tmp_path, sklearn_model, layout):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "mod.py").write_text("X = 1\n")
+    if layout == "self-loop":
+        os.symlink("loop", pkg / "loop")
+    elif layout == "link-to-parent":
+        os.symlink("..", pkg / "up")
+    entry = "/" if layout == "root" else str(pkg)
+    with pytest.raises(EnvreproError) as info:
+        envrepro.save_model(sklearn_model, tmp_path / "m", code_paths=[entry], pip_requirements=["scikit-learn"])
+    assert {"self-loop": "symlink loop", "link-to-parent": "a directory that contains it",
+            "root": "root directory"}[layout] in info.value.format()
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.*"))

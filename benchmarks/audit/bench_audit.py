@@ -170,7 +170,7 @@ def main() -> int:
         print(f"tree: {args.models} models, {files} files, {len(bad)} bad files "
               f"(generated in {time.perf_counter() - started:.1f}s) at {root}")
 
-        audit_s, audit = best_of(args.repeat, [sys.executable, "-m", "envrepro.cli_audit", "--json", "mlruns"], root)
+        audit_s, audit = best_of(args.repeat, [sys.executable, "-m", "envrepro.cli", "audit", "--json", "mlruns"], root)
         if audit.returncode not in (0, 1):
             print(audit.stderr, file=sys.stderr)
             return 1

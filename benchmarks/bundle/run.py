@@ -158,8 +158,13 @@ def venv_side(work: Path, model: Path, repeat: int, net: list[str], where: str) 
 
 def conda_side(work: Path, model: Path, repeat: int, net: list[str], where: str) -> None:
     try:
-        from tests.fixtures_channel import build_local_channel, python_package, bundled_pip_wheel, wheel_package
-        from tests.fixtures_channel import current_subdir
+        from tests.fixtures_channel import (
+            build_local_channel,
+            bundled_pip_wheel,
+            current_subdir,
+            python_package,
+            wheel_package,
+        )
 
         subdir = current_subdir()
         channel = build_local_channel(work / "channel", [

@@ -89,15 +89,15 @@ def main() -> None:
 
         from envrepro.envs import create_conda_prefix, parse_conda_env
         from envrepro.lock import install_from_lock, lock_model, read_lockfile
-        from envrepro.lock.create import LAST_TIMINGS
 
         lock_model(model, PLATFORMS, quiet=True)  # warm repodata and uv caches, as in repeated CI use
         phases: dict[str, list[float]] = {}
 
         def one_lock() -> None:
-            lock_model(model, PLATFORMS, quiet=True)
+            timings: dict[str, float] = {}
+            lock_model(model, PLATFORMS, quiet=True, timings=timings)
             run: dict[str, float] = {}
-            for phase, seconds in LAST_TIMINGS.items():  # "conda solve linux-64" -> "conda solve"
+            for phase, seconds in timings.items():  # "conda solve linux-64" -> "conda solve"
                 key = " ".join(phase.split(" ")[:2])
                 run[key] = run.get(key, 0.0) + seconds
             for key, seconds in run.items():
@@ -136,8 +136,8 @@ def main() -> None:
             os.environ["ENVREPRO_HOME"] = str(work / f"home-{kind}-{next(counter)}")
             return work / f"env-{kind}-{next(counter)}"
 
+        from envrepro.envs.from_lock import fetch_verified
         from envrepro.envs.rattler_engine import solve_conda_spec
-        from envrepro.lock.install import fetch_verified
 
         conda = read_lockfile(lock).for_platform("linux-64", "conda")
         verify = median_time(lambda: fetch_verified(conda), args.repeat)

@@ -60,10 +60,13 @@ def main() -> None:
     pip_med, cold_med, warm_med = (statistics.median(t) for t in (pip_times, cold_times, warm_times))
     caches = "empty download caches" if args.empty_caches else "warm download caches"
     print(f"model: {model} (python {python}, {len(requirements.read_text().split())} requirements), {caches}")
-    print(f"venv + pip install -r requirements.txt: median {pip_med:.2f} s  ({', '.join(f'{t:.2f}' for t in pip_times)})")
-    print(f"envrepro env create, cold:               median {cold_med:.2f} s  ({', '.join(f'{t:.2f}' for t in cold_times)})"
+    runs = ", ".join(f"{t:.2f}" for t in pip_times)
+    print(f"venv + pip install -r requirements.txt: median {pip_med:.2f} s  ({runs})")
+    runs = ", ".join(f"{t:.2f}" for t in cold_times)
+    print(f"envrepro env create, cold:               median {cold_med:.2f} s  ({runs})"
           f"  -> {ratio(cold_med, pip_med)} faster")
-    print(f"envrepro env create, warm (cache hit):   median {warm_med:.3f} s ({', '.join(f'{t:.3f}' for t in warm_times)})"
+    runs = ", ".join(f"{t:.3f}" for t in warm_times)
+    print(f"envrepro env create, warm (cache hit):   median {warm_med:.3f} s ({runs})"
           f"  -> {ratio(warm_med, pip_med)} faster")
 
 

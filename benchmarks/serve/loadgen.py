@@ -37,7 +37,7 @@ def run_load(host: str, port: int, body: bytes, *, clients: int, seconds: float)
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
-    latencies = sorted(l for lat, _ in results for l in lat)
+    latencies = sorted(seconds for lat, _ in results for seconds in lat)
     errors = sum(e for _, e in results)
     if not latencies:
         return {"requests": 0, "errors": errors, "rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan")}

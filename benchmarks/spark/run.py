@@ -136,7 +136,8 @@ def main() -> None:
         for state in ("cold", "warm"):
             results[variant, state] = run_variant(python, variant, args, env)
             r = results[variant, state]
-            print(f"{variant:<13} {state:<5} start-up {r['startup_s']:6.1f} s  {r['rows_per_s']:>9,.0f} rows/s", flush=True)
+            print(f"{variant:<13} {state:<5} start-up {r['startup_s']:6.1f} s  {r['rows_per_s']:>9,.0f} rows/s",
+                  flush=True)
     load_after = os.getloadavg()
     sums = {round(r["sum"], 6) for r in results.values()}
     print(f"\n{args.rows:,} rows in {args.partitions} partitions, {args.master}; predictions' sum "
@@ -144,9 +145,9 @@ def main() -> None:
     ours = results["envrepro", "warm"]
     for peer in ("mlflow-uv", "mlflow-local"):
         theirs = results[peer, "warm"]
+        cold = results["envrepro", "cold"]["startup_s"], results[peer, "cold"]["startup_s"]
         print(f"envrepro vs {peer}: rows/s {ours['rows_per_s'] / theirs['rows_per_s']:.2f}x; start-up warm "
-              f"{ours['startup_s']:.1f} vs {theirs['startup_s']:.1f} s, cold {results['envrepro', 'cold']['startup_s']:.1f} "
-              f"vs {results[peer, 'cold']['startup_s']:.1f} s")
+              f"{ours['startup_s']:.1f} vs {theirs['startup_s']:.1f} s, cold {cold[0]:.1f} vs {cold[1]:.1f} s")
     print(f"load average (1/5/15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, after "
           f"{' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores")
 

@@ -83,7 +83,7 @@ def classify_url(url: str) -> str | None:
 _BRACKET_CHANNEL = re.compile(r"""(\bchannel\s*=\s*)(['"]?)([^'",\]\s]+)\2""")
 
 
-def spec_channel(spec: str) -> tuple[str, int, int] | None:
+def spec_channel_span(spec: str) -> tuple[str, int, int] | None:
     """The channel a MatchSpec string pins, with its character span in ``spec``.
 
     ``defaults::mkl`` -> ("defaults", 0, 8); ``mkl[channel=pkgs/main]`` -> ("pkgs/main", 12, 21).
@@ -103,7 +103,7 @@ def replace_spec_channel(spec: str, channel: str) -> str | None:
 
     A trailing subdir (``pkgs/main/linux-64::x``) is kept: ``conda-forge/linux-64::x``.
     """
-    found = spec_channel(spec)
+    found = spec_channel_span(spec)
     if found is None or classify_channel(found[0]) is None:
         return None
     old, start, end = found

@@ -14,18 +14,17 @@ import difflib
 import itertools
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 
 import yaml
 
 from ..errors import EnvreproError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, locked_dir, open_regular, read_text
+from ..model import DEFAULT_CHANNEL
 from .channels import classify_channel, is_defaults, replace_spec_channel
 from .findings import ENV, AuditReport, Finding
 from .rules import Malformed, SafeLoader, compose, env_findings, env_parts, scalar
 
-DEFAULT_CHANNEL = "conda-forge"
 NODEFAULTS = "nodefaults"
 
 FIXED = "fixed"
@@ -100,13 +99,13 @@ def plan_env_fix(text: str, channel: str = DEFAULT_CHANNEL) -> str:
 def _channel_edits(body: str, parts, channel: str) -> list[tuple[int, int, str]]:
     items = [item for item in parts.channel_items if scalar(item)]
     if parts.has_channels:
-        bad = [item for item in items if classify_channel(scalar(item)) is not None]
+        bad = [item for item in items if classify_channel(scalar(item) or "") is not None]
         if not bad:
             return []
         value = parts.channels[1]
         if not isinstance(value, yaml.SequenceNode):  # `channels: defaults`: a string, make it a list
             return [(value.start_mark.index, value.end_mark.index, f"[{_scalar_text(channel)}]")]
-        present = any(_same_channel(scalar(item), channel) for item in items)
+        present = any(_same_channel(scalar(item) or "", channel) for item in items)
         if present:
             return _remove_items(body, value, bad)
         # The target takes the first Anaconda channel's place, so the other channels keep their priority.
@@ -277,17 +276,36 @@ def _line_end(body: str, index: int) -> int:
 # -- applying: files on disk ---------------------------------------------------------------------------------
 
 def is_read_only(path: str) -> bool:
-    """No write bit set (honoured even for root, who could write anyway), or no write access."""
-    return os.stat(path).st_mode & 0o222 == 0 or not os.access(path, os.W_OK)
+    return read_only_reason(path) is not None
+
+
+def read_only_reason(path: str) -> str | None:
+    """Why ``path`` must not be rewritten: no write bit set on the file or on its directory (honoured even for
+    root, who could write anyway), or no write access. The rename that replaces the file needs the directory."""
+    for what, target in (("the file", path), ("its directory", os.path.dirname(path) or ".")):
+        if os.stat(target).st_mode & 0o222 == 0 or not os.access(target, os.W_OK):
+            return f"{what} is read-only"
+    return None
 
 
 def fix_env_file(path: str, channel: str = DEFAULT_CHANNEL, *, dry_run: bool = False) -> FixResult:
     real = os.path.realpath(path)  # a symlinked conda.yaml: fix the file it points to, keep the link
+    if dry_run:
+        return _fix(path, real, channel, dry_run=True)
     try:
-        with open(real, encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        return FixResult(path, WRITE_ERROR, f"cannot read: {exc}")
+        with locked_dir(os.path.dirname(real)):  # no lost update against another --fix or update-pip-requirements
+            return _fix(path, real, channel, dry_run=False)
+    except EnvreproError as exc:  # an unreadable journal of an interrupted update in that directory
+        return FixResult(path, WRITE_ERROR, exc.format())
+    except OSError as exc:
+        return FixResult(path, WRITE_ERROR, f"cannot lock its directory: {exc.strerror or exc}")
+
+
+def _fix(path: str, real: str, channel: str, *, dry_run: bool) -> FixResult:
+    try:
+        text = read_text(real, what="")
+    except EnvreproError as exc:
+        return FixResult(path, WRITE_ERROR, exc.message)
     try:
         new = plan_env_fix(text, channel)
     except Unfixable as exc:
@@ -296,16 +314,15 @@ def fix_env_file(path: str, channel: str = DEFAULT_CHANNEL, *, dry_run: bool = F
         return FixResult(path, CLEAN, "nothing left to fix")
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new.splitlines(keepends=True),
                                         fromfile=path, tofile=path))
-    read_only = is_read_only(real)
+    read_only = read_only_reason(real)
     if dry_run:
-        note = " (but it is read-only: a real run could not write it)" if read_only else ""
+        note = f" (but {read_only}: a real run could not write it)" if read_only else ""
         return FixResult(path, WOULD_FIX, f"would move to {channel}{note}", diff=diff)
     if read_only:
-        return FixResult(path, READ_ONLY, "not fixed: the file is read-only (make it writable and run again)",
-                         diff=diff)
+        return FixResult(path, READ_ONLY, f"not fixed: {read_only} (make it writable and run again)", diff=diff)
     try:
         backup = _backup(real, text)
-        atomic_write_text(real, new)
+        atomic_write_text(real, new)  # keeps the file's owner, group and mode
     except PermissionError as exc:
         return FixResult(path, READ_ONLY, f"not fixed: cannot write ({exc.strerror})", diff=diff)
     except OSError as exc:
@@ -314,19 +331,19 @@ def fix_env_file(path: str, channel: str = DEFAULT_CHANNEL, *, dry_run: bool = F
 
 
 def _backup(real: str, text: str) -> str:
-    """``<file>.bak`` holding the original; an existing different backup is never overwritten (``.bak.N``)."""
+    """``<file>.bak`` holding the original (its owner, group and mode); an existing different backup is never
+    overwritten (``.bak.N``)."""
     base = real + ".bak"
     for number in range(1000):
         candidate = base if number == 0 else f"{base}.{number}"
         if not os.path.lexists(candidate):
-            atomic_write_text(candidate, text)
-            shutil.copymode(real, candidate)
+            atomic_write_text(candidate, text, like=real)
             return candidate
         try:
-            with open(candidate, encoding="utf-8", newline="") as fh:
-                if fh.read() == text:
+            with open_regular(candidate, what="") as fh:
+                if fh.read().decode("utf-8") == text:
                     return candidate
-        except (OSError, UnicodeDecodeError):
+        except (EnvreproError, OSError, UnicodeDecodeError):
             continue
     raise OSError(f"too many backups of {real}")
 

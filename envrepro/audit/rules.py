@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from .channels import classify_channel, classify_url, is_defaults, spec_channel
+from ..yamlio import node_graph_problem
+from .channels import classify_channel, classify_url, is_defaults, spec_channel_span
 from .findings import LOCK, Finding, ModelInfo
 
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # for loading data (the fixer's self-check)
@@ -49,12 +50,16 @@ class Malformed(ValueError):
 def compose(text: str) -> yaml.Node | None:
     """Parse without constructing anything; YAML errors become :class:`Malformed` with the line."""
     try:
-        return yaml.compose(text, Loader=_Parser)
+        root = yaml.compose(text, Loader=_Parser)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise Malformed(f"malformed YAML{where}: {problem}") from None
+    problem = node_graph_problem(root)  # an alias bomb would blow up every walk over the nodes (and --fix)
+    if problem is not None:
+        raise Malformed(f"refused: {problem}")
+    return root
 
 
 def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
@@ -65,6 +70,12 @@ def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
                 found = (k, v)
     return found
+
+
+def value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node of ``key`` in a mapping node, or None."""
+    found = get(node, key)
+    return found[1] if found is not None else None
 
 
 def scalar(node: yaml.Node | None) -> str | None:
@@ -143,8 +154,8 @@ def env_findings(parts: EnvParts, file: str, model: ModelInfo | None) -> list[Fi
                                 model=model))
     for item in parts.dependency_items:
         spec = scalar(item)
-        found = spec_channel(spec) if spec else None
-        if found and (why := classify_channel(found[0])) is not None:
+        found = spec_channel_span(spec) if spec else None
+        if spec and found and (why := classify_channel(found[0])) is not None:
             findings.append(Finding(file, line(item), "channel-prefixed-spec",
                                     f"{spec!r} pins a package to {why}", spec, model=model))
     return findings
@@ -157,22 +168,21 @@ def conda_lock_findings(root: yaml.Node | None, file: str, model: ModelInfo | No
     if not isinstance(root, yaml.MappingNode) or get(root, "package") is None:
         raise Malformed("not a conda-lock file: expected a mapping with a 'package' list")
     findings = []
-    metadata = get(root, "metadata")
-    channels = get(metadata[1], "channels") if metadata else None
-    if channels and isinstance(channels[1], yaml.SequenceNode):
-        for item in channels[1].value:
-            name = scalar(get(item, "url")[1]) if get(item, "url") else scalar(item)
+    channels = value(value(root, "metadata"), "channels")
+    if isinstance(channels, yaml.SequenceNode):
+        for item in channels.value:
+            name = scalar(value(item, "url")) if get(item, "url") else scalar(item)
             if name and (why := classify_channel(name)) is not None:
                 findings.append(Finding(file, line(item), "lock-anaconda-channel",
                                         f"locked with channel {name!r} ({why}): re-lock needed", name,
                                         kind=LOCK, model=model))
-    packages = get(root, "package")[1]
+    packages = value(root, "package")
     for entry in packages.value if isinstance(packages, yaml.SequenceNode) else []:
-        url = get(entry, "url")
-        text = scalar(url[1]) if url else None
-        if text and (why := classify_url(text)) is not None:
-            name = scalar(get(entry, "name")[1]) if get(entry, "name") else "?"
-            findings.append(Finding(file, line(url[1]), "lock-anaconda-url",
+        url = value(entry, "url")
+        text = scalar(url)
+        if url is not None and text and (why := classify_url(text)) is not None:
+            name = scalar(value(entry, "name")) or "?"
+            findings.append(Finding(file, line(url), "lock-anaconda-url",
                                     f"{name!r} locked from {why}: re-lock needed", text, kind=LOCK,
                                     model=model))
     return findings

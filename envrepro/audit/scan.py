@@ -14,6 +14,8 @@ from dataclasses import replace
 
 import yaml
 
+from ..errors import EnvreproError
+from ..fsutil import MAX_READ_BYTES, is_inside, open_regular
 from .findings import AuditReport, ModelInfo, Problem, Skipped
 from .rules import (
     Malformed,
@@ -25,6 +27,7 @@ from .rules import (
     get,
     mlflow_pin,
     scalar,
+    value,
 )
 
 MLMODEL = "MLmodel"
@@ -59,15 +62,11 @@ def kind_of(name: str) -> str | None:
 
 def mlmodel_env_files(root: yaml.Node | None) -> list[str]:
     """Conda env files an MLmodel names: ``env: conda.yaml`` (MLflow < 2) or ``env: {conda: ...}``."""
-    flavors = get(root, "flavors")
-    pyfunc = get(flavors[1], "python_function") if flavors else None
-    env = get(pyfunc[1], "env") if pyfunc else None
+    env = value(value(value(root, "flavors"), "python_function"), "env")
     if env is None:
         return []
-    if scalar(env[1]):
-        return [scalar(env[1])]
-    conda = get(env[1], "conda")
-    return [scalar(conda[1])] if conda and scalar(conda[1]) else []
+    named = scalar(env) or scalar(value(env, "conda"))  # old MLflow: `env: conda.yaml`; newer: `env: {conda: ...}`
+    return [named] if named else []
 
 
 class Scanner:
@@ -199,13 +198,17 @@ class Scanner:
             except Malformed as exc:
                 self._problem(mlmodel, str(exc))
             else:
-                model = ModelInfo(os.path.normpath(path), scalar(get(root, "mlflow_version")[1])
-                                  if get(root, "mlflow_version") else None)
+                model = ModelInfo(os.path.normpath(path), scalar(value(root, "mlflow_version")))
                 if model.mlflow_version is not None:
                     model = replace(model, version_source="MLmodel")
                 referenced = mlmodel_env_files(root)
         for ref in referenced:
             target = os.path.join(path, ref)
+            if not is_inside(path, ref):  # never audited, so never "fixed": it is not the model's to change
+                self._problem(mlmodel, f"names the conda env file {ref!r}, which is outside the model directory "
+                                       "(symlinks followed): not audited")
+                self._seen.add(os.path.normpath(target))
+                continue
             if not os.path.lexists(target):
                 self._problem(target, "the model's MLmodel names this conda env file, which does not exist")
                 self._seen.add(os.path.normpath(target))
@@ -249,15 +252,21 @@ class Scanner:
         With ``sniff``, files whose first 64 KiB lack that marker are skipped silently (``*.lock`` files
         of other tools).
         """
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(_SNIFF_BYTES) if sniff else fh.read()
+        try:  # regular files only (a FIFO would hang the scan, /dev/zero would fill memory), size-capped
+            with open_regular(path, what="") as fh:
+                data = fh.read(_SNIFF_BYTES) if sniff else fh.read(MAX_READ_BYTES + 1)
                 if sniff:
                     if sniff.encode() not in data:
                         return None
-                    data += fh.read()
+                    data += fh.read(MAX_READ_BYTES + 1 - len(data))
+        except EnvreproError as exc:
+            self._problem(path, exc.message)
+            return None
         except OSError as exc:
             self._problem(path, f"cannot read: {exc.strerror or exc}")
+            return None
+        if len(data) > MAX_READ_BYTES:
+            self._problem(path, f"cannot read: the file grew past {MAX_READ_BYTES // (1024 * 1024)} MiB")
             return None
         try:
             return data.decode("utf-8")

@@ -25,16 +25,17 @@ import os
 import posixpath
 import tarfile
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence
+from typing import IO, Literal
 
 from ..errors import EnvreproError
 from .origin import MANIFEST_NAME
 
 SEAL_NAME = "envrepro-bundle.seal"
 _MTIME = 1_700_000_000  # fixed: a bundle's bytes depend on its content only
-_FORMAT = tarfile.PAX_FORMAT
+_FORMAT: Literal[2] = tarfile.PAX_FORMAT
 _CHUNK = 1 << 20
 _MAX_MANIFEST = 64 << 20
 

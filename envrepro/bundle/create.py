@@ -8,16 +8,17 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .. import __version__
+from ..envs.from_lock import CATEGORIES, fetch_verified, is_unhashed, local_platform
 from ..envs.progress import Progress
 from ..errors import EnvreproError
 from ..lock.ensure import ensure_lock, locked_python
-from ..lock.install import CATEGORIES, fetch_verified, is_unhashed, local_platform
-from ..lock.lockfile import LockedPackage, Lockfile, read_lockfile
+from ..lock.inputs import LockKind
+from ..lockfile import LockedPackage, Lockfile, read_lockfile
 from ..model import ModelDir
 from .archive import Entry, write_archive
 from .manifest import MODEL_DIR, PACKAGES_DIR, BundledFile, BundledPackage, Manifest, mb
@@ -55,7 +56,7 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
         env_manager = default_venv_tool()
     if env_manager not in MANAGERS:
         raise EnvreproError(f"cannot bundle for env manager {env_manager!r}", hint=f"use one of {', '.join(MANAGERS)}")
-    kind = "conda" if env_manager == "conda" else "pip"
+    kind: LockKind = "conda" if env_manager == "conda" else "pip"
     targets = list(dict.fromkeys(platforms)) or [local_platform()]
     out = _check_output(Path(output), model.path)
     progress = Progress(quiet=quiet)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from ..environments import Environment, create_env
+from ..envs.from_lock import local_platform
 from ..errors import EnvironmentBuildError
-from ..lock.install import local_platform
 from .archive import BundleError
 from .unpack import open_bundle
 
@@ -33,8 +33,9 @@ def create_env_from_bundle(bundle: str | os.PathLike, *, env_manager: str | None
                           hint=f"make one for it: envrepro bundle -m MODEL -p {platform} -o FILE")
     if manifest.lock_kind == "pip" and manifest.python_version:
         _require_python(manifest.python_version, bundle)
-    return create_env(opened.model_dir, env_manager=manager, from_lock=True, quiet=quiet,
-                      **({"prefix": prefix} if prefix is not None else {}))
+    if prefix is not None:
+        return create_env(opened.model_dir, env_manager=manager, from_lock=True, quiet=quiet, prefix=prefix)
+    return create_env(opened.model_dir, env_manager=manager, from_lock=True, quiet=quiet)
 
 
 def _require_python(version: str, bundle: str | os.PathLike) -> None:

@@ -3,7 +3,7 @@
 ``$ENVREPRO_HOME/bundles/<id>/`` holds the manifest and ``model/`` (byte for byte the bundled model, its lock
 included); ``<id>`` is the sha256 of the manifest, which lists the sha256 of every file. The packages go into
 the local package store, ``$ENVREPRO_HOME/locked-pkgs/<sha256>/<file>``, where installing from the model's
-lock finds them by hash instead of fetching their URLs (see ``envrepro.lock.install``).
+lock finds them by hash instead of fetching their URLs (see ``envrepro.envs.from_lock``).
 
 Unpacking goes to a staging directory; nothing is kept unless every check of ``archive.extract_verified``
 passed. A bundle opened before is not read again (only its manifest, to find its ``<id>``): what runs is
@@ -26,8 +26,8 @@ from .archive import BundleError, extract_verified, read_manifest
 from .manifest import PACKAGES_DIR, Manifest, mb, package_key
 from .origin import BUNDLES_DIR, MANIFEST_NAME, MODEL_DIR
 
-STORE_DIR = "locked-pkgs"  # shared with envrepro.lock.install's downloads
-_opened: dict[tuple[str, int, int, str], "OpenedBundle"] = {}
+STORE_DIR = "locked-pkgs"  # shared with envrepro.envs.from_lock's downloads
+_opened: dict[tuple[str, int, int, str], OpenedBundle] = {}
 log = logging.getLogger(__name__)
 
 

@@ -6,7 +6,17 @@ See docs/docker.md. Public API: :func:`generate_context` (the build context), :f
 
 from __future__ import annotations
 
-from .context import DockerContext, generate_context
-from .engine import build_image, engine_problem, require_engine
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+# Imported on first use: the CLI reads the platform table at start-up and must not pay for the rest.
+_LAZY = {"DockerContext": ".context", "generate_context": ".context", "build_image": ".engine",
+         "engine_problem": ".engine", "require_engine": ".engine"}
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+
+if TYPE_CHECKING:
+    from .context import DockerContext, generate_context
+    from .engine import build_image, engine_problem, require_engine
 
 __all__ = ["DockerContext", "build_image", "engine_problem", "generate_context", "require_engine"]

@@ -23,14 +23,14 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from .. import __version__
+from ..envs.from_lock import stored_package
 from ..errors import EnvreproError
-from ..fsutil import staging_dir
-from ..lock.install import stored_package
+from ..fsutil import is_inside, staging_dir
 from ..model import ModelDir
 from . import dockerfile
 from .lockchoice import ChosenLock, choose_lock
@@ -54,9 +54,6 @@ class DockerContext:
     def dockerfile(self) -> Path:
         return self.path / "Dockerfile"
 
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file() and not p.is_symlink())
-
 
 def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLike, *, platform: str = "linux-64",
                      pip_only: bool = False, channel_alias: Mapping[str, str] | None = None,
@@ -67,11 +64,16 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
     """
     started = time.perf_counter()
     model = ModelDir.open(model_path)
+    # Values that go into the Dockerfile: fail before locking, not after (render checks every value again).
+    if model.mlmodel.model_uuid is not None:
+        dockerfile.check_value("model_uuid", str(model.mlmodel.model_uuid), path=str(model.path / "MLmodel"))
+    if base_image is not None:
+        dockerfile.check_value("--base-image", base_image, dockerfile.IMAGE_REFERENCE)
     out = Path(output_dir).resolve()
     _check_output(out, model.path.resolve())
     with staging_dir(out) as tmp:
         copy = tmp / "model"
-        shutil.copytree(model.path, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
+        _copy_model(model.path, copy)
         chosen = choose_lock(model.path, copy, platform, pip_only=pip_only, channel_alias=channel_alias,
                              quiet=quiet)
         image = base_image or _base_image(chosen)
@@ -84,7 +86,8 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
         bundle_name = _offline_payload(copy, tmp, wheel, constraints, chosen, quiet=quiet) if bundle else None
         spec = dockerfile.ImageSpec(
             base_image=image, wheel=wheel.name, platform=platform, envrepro_version=__version__,
-            model_uuid=model.mlmodel.model_uuid, lock_kind=chosen.kind, lock_content_hash=chosen.content_hash,
+            model_uuid=None if model.mlmodel.model_uuid is None else str(model.mlmodel.model_uuid),
+            lock_kind=chosen.kind, lock_content_hash=chosen.content_hash,
             lock_sha256=chosen.sha256, vendored=vendored, bundle=bundle_name)
         (tmp / "Dockerfile").write_text(dockerfile.render(spec), encoding="utf-8")
         (tmp / ".dockerignore").write_text(dockerfile.DOCKERIGNORE, encoding="utf-8")
@@ -96,6 +99,29 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
             encoding="utf-8")
     return DockerContext(out, image, platform, out / "model" / chosen.path.name, chosen.kind,
                          [chosen.note] if chosen.note else [], time.perf_counter() - started)
+
+
+def _copy_model(source: Path, copy: Path) -> None:
+    """Copy the model directory; its symlinks stay symlinks, made relative, and must point inside it.
+
+    Following them would copy whatever they point at into the image (a private file outside the model
+    would become world-readable there); a link out of the model is refused with one line instead.
+    """
+    shutil.copytree(source, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
+    real_source = Path(os.path.realpath(source))
+    for root, dirs, files in os.walk(copy):
+        for name in dirs + files:
+            link = Path(root) / name
+            if not link.is_symlink():
+                continue
+            rel = link.relative_to(copy)
+            if not is_inside(source, rel):
+                raise EnvreproError(f"{rel.as_posix()} is a symlink to {os.readlink(source / rel)}, outside the model "
+                                    "directory: it cannot go into the image", path=source,
+                                    hint="replace the link by the file itself, or remove it")
+            target = Path(os.path.realpath(source / rel))
+            link.unlink()
+            os.symlink(os.path.relpath(target, real_source / rel.parent), link)
 
 
 def _offline_payload(copy: Path, root: Path, wheel: Path, constraints: list[str], chosen: ChosenLock, *,

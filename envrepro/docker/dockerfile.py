@@ -11,8 +11,11 @@ Layout inside the image (fixed, so ``envrepro serve`` needs no configuration):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
+from ..errors import EnvreproError
+from .platforms import DOCKER_PLATFORMS
 from .tooling import BUILDER_TOOLS
 
 MODEL_DIR = "/opt/model"
@@ -25,7 +28,6 @@ BUILDER_TOOLING_DIR = "/tmp/envrepro-builder-tooling"
 BUNDLE_DIR = "/tmp/envrepro-bundle"
 PORT = 8080
 UID = 10001  # fixed and numeric: Kubernetes' runAsNonRoot can only verify a numeric USER
-DOCKER_PLATFORMS = {"linux-64": "linux/amd64", "linux-aarch64": "linux/arm64"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def install_command(bundle: str | None = None) -> str:
     return f"envrepro env create -m {MODEL_DIR} --from-lock --prefix {ENV_PREFIX}"
 
 
-def serve_command() -> list[str]:
+def image_serve_command() -> list[str]:
     return ["envrepro", "serve", "-m", MODEL_DIR, "--env-prefix", ENV_PREFIX, "-h", "0.0.0.0", "-p", str(PORT)]
 
 
@@ -69,7 +71,37 @@ def _labels(spec: ImageSpec) -> str:
     return " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
 
 
+# Every value written into the Dockerfile is checked: a newline in one (a model_uuid from an MLmodel, a path
+# from a lock) would start a new instruction. Labels are also JSON-quoted, COPY paths in JSON form.
+_WORD = re.compile(r"^[\x21-\x7e]{1,256}$")  # printable ASCII, no space
+IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,255}$")
+_UNSAFE_PATH = re.compile(r"[\x00-\x1f\x7f$]")
+
+
+def check_value(what: str, value: object, pattern: re.Pattern[str] = _WORD, *, path: str | None = None) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise EnvreproError(f"{what} {value!r} cannot be written into a Dockerfile", path=path,
+                            hint="it must be plain printable text without spaces or line breaks")
+
+
+def check_spec(spec: ImageSpec) -> None:
+    """EnvreproError naming the first value that cannot be written into a Dockerfile as it is."""
+    checks = [("base image", spec.base_image, IMAGE_REFERENCE), ("platform", spec.platform, _WORD),
+              ("tooling wheel", spec.wheel, _WORD), ("envrepro version", spec.envrepro_version, _WORD),
+              ("the model's model_uuid (MLmodel)", spec.model_uuid or "unknown", _WORD),
+              ("lock kind", spec.lock_kind, _WORD), ("the lock's content_hash", spec.lock_content_hash, _WORD),
+              ("the lock's sha256", spec.lock_sha256, _WORD), ("bundle", spec.bundle or "none", _WORD)]
+    for what, value, pattern in checks:
+        check_value(what, value, pattern)
+    for src, dst in spec.vendored:
+        for path in (src, dst):
+            if _UNSAFE_PATH.search(path):
+                raise EnvreproError(f"the lock names a package directory {path!r} that cannot be written into a "
+                                    "Dockerfile", hint="control characters and '$' are not allowed in it")
+
+
 def render(spec: ImageSpec) -> str:
+    check_spec(spec)
     tooling = f"{TOOLING_DIR}/constraints.txt"
     wheel = f"{TOOLING_DIR}/{spec.wheel}"
     vendored = "".join(
@@ -120,7 +152,7 @@ COPY model/ {MODEL_DIR}/
 USER {UID}:{UID}
 EXPOSE {PORT}
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD {healthcheck}
-CMD {json.dumps(serve_command())}
+CMD {json.dumps(image_serve_command())}
 """
 
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EnvreproError
-from .dockerfile import DOCKER_PLATFORMS
+from .platforms import DOCKER_PLATFORMS
 
 DOCKER_ENV = "ENVREPRO_DOCKER"
 

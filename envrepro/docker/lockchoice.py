@@ -7,16 +7,15 @@ image build itself never solves: it only installs what the lock lists, hash-chec
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ..errors import EnvreproError
 from ..lock import read_lockfile
 from ..lock.ensure import ensure_lock, lock_kind, locked_python
-from ..lock.lockfile import Lockfile
-
-PLATFORMS = ("linux-64", "linux-aarch64")
+from ..lockfile import Lockfile
+from .platforms import DOCKER_PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,9 @@ class ChosenLock:
 def choose_lock(model_dir: Path, copy_dir: Path, platform: str, *, pip_only: bool = False,
                 channel_alias: Mapping[str, str] | None = None, quiet: bool = False) -> ChosenLock:
     """Give ``copy_dir`` (the context's copy of ``model_dir``) a current lock for ``platform``."""
-    if platform not in PLATFORMS:
-        raise EnvreproError(f"unsupported image platform {platform!r}", hint=f"use one of {', '.join(PLATFORMS)}")
+    if platform not in DOCKER_PLATFORMS:
+        raise EnvreproError(f"unsupported image platform {platform!r}",
+                            hint=f"use one of {', '.join(DOCKER_PLATFORMS)}")
     ensured = ensure_lock(model_dir, copy_dir, [platform], kind="pip" if pip_only else None,
                           channel_alias=channel_alias, quiet=quiet)
     target = ensured.path

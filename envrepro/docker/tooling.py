@@ -12,9 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -104,7 +104,7 @@ def tooling_wheels(dest: Path, requirements: Sequence[str], constraints: Sequenc
     Resolved by uv for that target (as a pip lock is), each file hash-checked on download: the image then
     installs its tooling with ``pip --no-index`` and needs no package index (``generate-dockerfile --bundle``).
     """
-    from ..lock.install import fetch_verified
+    from ..envs.from_lock import fetch_verified
     from ..lock.pip_lock import lock_pip
     from ..lock.virtual import virtual_packages_for
 

@@ -7,7 +7,8 @@ See docs/environments.md for the design (cache layout, locking, local test chann
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
 
@@ -22,9 +23,9 @@ _LAZY = {
     "discover_interpreters": ".interpreters", "find_interpreter": ".interpreters",
     "Mismatch": ".local_engine", "check_environment": ".local_engine",
     "install_requirements": ".pip_install",
-    "create_conda_prefix": ".rattler_engine", "prefix_python": ".rattler_engine", "solve_conda_spec": ".rattler_engine",
+    "create_conda_prefix": ".rattler_engine", "solve_conda_spec": ".rattler_engine",
     "create_venv": ".venv_engine", "default_venv_tool": ".venv_engine", "venv_cache_fields": ".venv_engine",
-    "venv_python": ".venv_engine",
+    "prefix_python": ".prefix",
     "envrepro_home": "..home",
 }
 
@@ -37,10 +38,10 @@ if TYPE_CHECKING:
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
-def create_conda_env(spec: "CondaEnvSpec", prefix: str | os.PathLike, *,
+def create_conda_env(spec: CondaEnvSpec, prefix: str | os.PathLike, *,
                      channel_alias: Mapping[str, str] | None = None, conda_exe: str | os.PathLike | None = None,
                      platform: str | None = None, pip_override: Sequence[str] = (), quiet: bool = False,
-                     exclude_newer: "datetime | None" = None) -> None:
+                     exclude_newer: datetime | None = None) -> None:
     """Build ``spec`` at ``prefix``: external conda when asked (argument or ENVREPRO_CONDA_EXE), else rattler.
 
     ``exclude_newer`` (UTC): what is not pinned resolves as of then (see :mod:`envrepro.asof`).
@@ -63,5 +64,4 @@ __all__ = [
     "create_conda_prefix_external", "create_venv", "default_venv_tool", "discover_interpreters",
     "envrepro_home", "find_interpreter", "install_requirements", "parse_channel_alias", "parse_conda_env",
     "prefix_python", "resolve_channel", "resolve_conda_exe", "solve_conda_spec", "venv_cache_fields",
-    "venv_python",
 ]

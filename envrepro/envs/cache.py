@@ -14,6 +14,7 @@ lock) leaves a directory without the marker, which the next builder wipes before
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -21,9 +22,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ..errors import EnvironmentBuildError, EnvreproError
 from ..fsutil import atomic_write_text
@@ -78,12 +80,25 @@ class EnvCache:
         return None
 
     def get_or_build(self, key: str, builder: Callable[[Path], None], meta: Mapping[str, Any] | None = None,
-                     *, on_wait: Callable[[], None] | None = None) -> Path:
+                     *, on_wait: Callable[[], None] | None = None,
+                     in_use: contextlib.ExitStack | None = None) -> Path:
         """Return the ready environment for ``key``, building it with ``builder(path)`` if needed.
 
         Concurrent callers (threads or processes) build once: the others wait on the lock and then find
         the marker. ``builder`` receives the final path (absent) and must create the environment there.
+
+        With ``in_use``, the environment is found while holding its shared in-use lock, which stays held
+        until that stack closes: an ``env rm`` or ``prune`` between finding it and running in it cannot
+        remove it (they wait, or refuse).
         """
+        while in_use is not None:
+            with contextlib.ExitStack() as attempt:
+                attempt.enter_context(self._lock(key, exclusive=False))
+                ready = self.lookup(key)
+                if ready is not None:
+                    in_use.push(attempt.pop_all())  # held until the caller's stack closes
+                    return ready
+            self.get_or_build(key, builder, meta, on_wait=on_wait)  # then take the shared lock again
         ready = self.lookup(key)
         if ready is not None:
             return ready
@@ -152,6 +167,8 @@ class EnvCache:
     def resolve(self, key_or_prefix: str | os.PathLike) -> CachedEnv:
         """An environment named by its key, a unique key prefix, or its path."""
         text = os.fspath(key_or_prefix)
+        if not text.strip():  # an empty prefix matches every key: `env rm ""` must not remove anything
+            raise EnvreproError("no environment key given", hint="see `envrepro env list` for keys")
         envs = self.list()
         as_path = Path(text).expanduser()
         exact = [e for e in envs if e.key == text or (as_path.is_absolute() and e.path == as_path)]
@@ -175,7 +192,7 @@ class EnvCache:
             _wipe(env.path)
         return env.path
 
-    def prune(self, older_than_days: float) -> list[CachedEnv]:
+    def prune(self, older_than_days: float) -> builtins.list[CachedEnv]:  # `list` here is the method above
         """Remove environments unused for ``older_than_days`` days, and unlocked half-built ones."""
         removed = []
         cutoff = time.time() - older_than_days * _DAY

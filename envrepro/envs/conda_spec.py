@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ModelFormatError
-from ..requirements import normalized as normalized_requirements
-from ..envfiles import python_version_from_specs
+from ..pyversion import python_version_from_specs
 from ..requirements import expand_lines
+from ..requirements import normalized as normalized_requirements
 from ..yamlio import load_yaml_file
 
 DEFAULT_CHANNEL_BASE = "https://conda.anaconda.org"
@@ -62,9 +63,9 @@ class CondaEnvSpec:
             if url not in urls:
                 urls.append(url)
         for spec in self.conda_specs:
-            channel = spec_channel(spec)
-            if channel is not None:
-                url = resolve_channel(channel, channel_alias, base_dir=self.base_dir, source=self.source)
+            named = spec_channel(spec)
+            if named is not None:
+                url = resolve_channel(named, channel_alias, base_dir=self.base_dir, source=self.source)
                 if url not in urls:
                     urls.append(url)
         return urls
@@ -98,66 +99,40 @@ class CondaEnvSpec:
 
 
 def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
-                    base_dir: str | os.PathLike | None = None) -> CondaEnvSpec:
+                    base_dir: str | os.PathLike | None = None,
+                    root: str | os.PathLike | None = None) -> CondaEnvSpec:
     """Parse a conda.yaml path (or its already-loaded mapping) into a :class:`CondaEnvSpec`.
 
-    ``-r``/``-c`` lines in pip blocks are read relative to the file (or ``base_dir`` for a mapping).
+    ``-r``/``-c`` lines in pip blocks are read relative to the file (or ``base_dir`` for a mapping). With
+    ``root`` (a model's directory) the file and what it includes must be inside it.
     """
     if isinstance(source, Mapping):
         data, path = dict(source), None
         where: Path | None = Path(base_dir) / "conda.yaml" if base_dir is not None else None
     else:
         path = Path(source)
-        data = load_yaml_file(path, what="conda.yaml")
+        data = load_yaml_file(path, what="conda.yaml", root=root)
         where = path
     base = Path(base_dir) if base_dir is not None else (path.parent if path is not None else Path.cwd())
 
-    raw_channels = data.get("channels")
-    if raw_channels is not None and not isinstance(raw_channels, list):
-        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=where)
-    raw_deps = data.get("dependencies")
-    if raw_deps is None:
-        raw_deps = []
-    if not isinstance(raw_deps, list):
-        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=where)
-
-    channels: list[str] = []
-    nodefaults = False
-    for item in raw_channels or []:
-        if not isinstance(item, str) or not item.strip():
-            raise ModelFormatError(f"malformed conda.yaml: channel {item!r} is not a name, URL or path", path=where)
-        text = item.strip()
-        if text == "nodefaults":
-            nodefaults = True
-        elif text not in channels:
-            channels.append(text)
+    document = conda_document(data, where=where)
+    channels = list(document.channels)
     implicit_defaults = not channels
     if implicit_defaults:
         # conda falls back to its configured default channels; envrepro maps 'defaults' explicitly.
         channels = ["defaults"]
-
     conda_specs: list[str] = []
-    pip_lines: list[str] = []
-    pip_blocks = 0
-    for dep in raw_deps:
-        if isinstance(dep, (str, int, float)) and not isinstance(dep, bool):
-            spec = normalize_conda_spec(str(dep), source=where)
-            if spec not in conda_specs:
-                conda_specs.append(spec)
-        elif isinstance(dep, dict) and set(dep) == {"pip"}:
-            block = dep["pip"] or []
-            if not isinstance(block, list):
-                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=where)
-            pip_blocks += 1
-            pip_lines.extend(str(line) for line in block)
-        else:
-            raise ModelFormatError(f"malformed conda.yaml: unexpected dependency {dep!r}", path=where,
-                                   hint="dependencies are conda specs (strings) and at most one 'pip:' list")
-    if pip_blocks > 1:
-        warnings.warn(f"{where or 'conda.yaml'}: {pip_blocks} 'pip:' blocks; conda installs only one of them, "
-                      "envrepro installs all of them", MultiplePipBlocksWarning, stacklevel=2)
+    for dep in document.specs:
+        spec = normalize_conda_spec(dep, source=where)
+        if spec not in conda_specs:
+            conda_specs.append(spec)
+    pip_lines = document.pip_lines
+    if document.pip_blocks > 1:
+        warnings.warn(f"{where or 'conda.yaml'}: {document.pip_blocks} 'pip:' blocks; conda installs only one of "
+                      "them, envrepro installs all of them", MultiplePipBlocksWarning, stacklevel=2)
+    nodefaults = document.nodefaults
 
-    requirements, constraints = _expand_pip_lines(pip_lines, base, where)
+    requirements, constraints = _expand_pip_lines(pip_lines, base, where, root)
     name = data.get("name")
     return CondaEnvSpec(
         name=str(name) if name is not None else None,
@@ -172,8 +147,59 @@ def parse_conda_env(source: str | os.PathLike | Mapping[str, Any], *,
     )
 
 
-def _expand_pip_lines(lines: list[str], base: Path, where: Path | None) -> tuple[list[str], list[str]]:
-    expanded = expand_lines(lines, base, source=where)
+@dataclass(frozen=True)
+class CondaDocument:
+    """conda.yaml's parts as written, after the one set of shape rules every reader applies."""
+
+    channels: tuple[str, ...]      # stripped, deduplicated, without "nodefaults"
+    specs: tuple[str, ...]         # conda dependencies as written (numbers as text)
+    pip_lines: list[str]           # every pip: block, in order
+    pip_blocks: int
+    nodefaults: bool
+
+
+def conda_document(data: Mapping[str, Any], *, where: str | os.PathLike | None = None) -> CondaDocument:
+    """Check conda.yaml's shape (one ModelFormatError naming ``where`` otherwise) and split it into parts."""
+    raw_channels = data.get("channels")
+    if raw_channels is not None and not isinstance(raw_channels, list):
+        raise ModelFormatError("malformed conda.yaml: 'channels' must be a list", path=where)
+    raw_deps = data.get("dependencies")
+    if raw_deps is None:
+        raw_deps = []
+    if not isinstance(raw_deps, list):
+        raise ModelFormatError("malformed conda.yaml: 'dependencies' must be a list", path=where)
+    channels: list[str] = []
+    nodefaults = False
+    for item in raw_channels or []:
+        if not isinstance(item, str) or not item.strip():
+            raise ModelFormatError(f"malformed conda.yaml: channel {item!r} is not a name, URL or path", path=where)
+        text = item.strip()
+        if text == "nodefaults":
+            nodefaults = True
+        elif text not in channels:
+            channels.append(text)
+    specs: list[str] = []
+    pip_lines: list[str] = []
+    pip_blocks = 0
+    for dep in raw_deps:
+        if isinstance(dep, (str, int, float)) and not isinstance(dep, bool):
+            specs.append(str(dep))
+        elif isinstance(dep, dict) and set(dep) == {"pip"}:
+            block = dep["pip"] or []
+            if not isinstance(block, list) or not all(isinstance(x, (str, int, float)) for x in block):
+                raise ModelFormatError("malformed conda.yaml: 'pip' must be a list of requirements", path=where,
+                                       hint="write it as `- pip:` followed by `- name==version` lines")
+            pip_blocks += 1
+            pip_lines.extend(str(line) for line in block)
+        else:
+            raise ModelFormatError(f"malformed conda.yaml: unexpected dependency {dep!r}", path=where,
+                                   hint="dependencies are conda specs (strings) and at most one 'pip:' list")
+    return CondaDocument(tuple(channels), tuple(specs), pip_lines, pip_blocks, nodefaults)
+
+
+def _expand_pip_lines(lines: list[str], base: Path, where: Path | None,
+                      root: str | os.PathLike | None) -> tuple[list[str], list[str]]:
+    expanded = expand_lines(lines, base, source=where, root=root)
     return expanded.requirements, expanded.constraints
 
 
@@ -188,14 +214,14 @@ def normalize_conda_spec(text: str, *, source: str | os.PathLike | None = None) 
         channel, _, rest = text.rpartition("::")
         body = re.sub(r"\s+", " ", re.sub(r"\s*([=<>!,|])\s*", r"\1", rest)).strip()
         return f"{channel}::{body}" if channel else body
-    channel = spec_channel(text)
-    body = text.split("::", 1)[1] if channel is not None else text
+    named = spec_channel(text)
+    body = text.split("::", 1)[1] if named is not None else text
     try:
         spec = str(MatchSpec(body))
     except Exception as exc:  # rattler raises InvalidMatchSpecError and friends
         raise ModelFormatError(f"malformed conda.yaml: invalid conda spec {text!r}: {exc}", path=source,
                                hint="use conda syntax, e.g. 'numpy=1.26' or 'conda-forge::numpy>=1.26,<2'") from None
-    return f"{channel}::{spec}" if channel is not None else spec
+    return f"{named}::{spec}" if named is not None else spec
 
 
 def spec_channel(spec: str) -> str | None:

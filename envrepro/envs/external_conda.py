@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..asof import stamp
 from ..errors import EnvironmentBuildError

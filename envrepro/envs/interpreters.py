@@ -15,9 +15,9 @@ import re
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..errors import EnvironmentBuildError
 
@@ -57,21 +57,21 @@ def find_interpreter(version: str, *, search: Sequence[str | os.PathLike] | None
         raise EnvironmentBuildError(f"invalid Python version {version!r}", hint="use a version like 3.11.7 or 3.11")
     found = discover_interpreters(search)
     cpython_first = sorted(found, key=lambda i: i.implementation != "CPython")
-    exact = [i for i in cpython_first if _release(i.version)[: len(wanted)] == wanted]
+    exact = [i for i in cpython_first if _found_release(i)[: len(wanted)] == wanted]
     if len(wanted) < 3:
         if exact:
-            return max(exact, key=lambda i: (i.implementation == "CPython", _release(i.version)))
+            return max(exact, key=lambda i: (i.implementation == "CPython", _found_release(i)))
     elif exact:
         return exact[0]
-    same_minor = [i for i in cpython_first if _release(i.version)[:2] == wanted[:2]]
+    same_minor = [i for i in cpython_first if _found_release(i)[:2] == wanted[:2]]
     if same_minor:
-        best = max(same_minor, key=lambda i: (i.implementation == "CPython", _release(i.version)))
+        best = max(same_minor, key=lambda i: (i.implementation == "CPython", _found_release(i)))
         warnings.warn(f"Python {version} not found; using {best.version} ({best.path}), the same minor version: "
                       f"results may differ slightly. Install {version} for an exact match "
                       f"({install_hint(version)})",
                       InterpreterVersionWarning, stacklevel=2)
         return Interpreter(best.path, best.version, best.implementation, exact=False)
-    listing = ", ".join(f"{i.version} ({i.path})" for i in sorted(found, key=lambda i: _release(i.version))) \
+    listing = ", ".join(f"{i.version} ({i.path})" for i in sorted(found, key=_found_release)) \
         or "none"
     raise EnvironmentBuildError(
         f"no Python {version} found; interpreters found: {listing}",
@@ -191,8 +191,12 @@ def _probe(path: Path) -> tuple[str, str] | None:
     return _probe_cache[key]
 
 
+def _found_release(interpreter: Interpreter) -> tuple[int, ...]:
+    """The release of an interpreter found by probing (it reported a well-formed version)."""
+    return _release(interpreter.version) or ()
+
+
 def _release(version: str) -> tuple[int, ...] | None:
-    match = re.match(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(version))
-    if not match:
-        return None
-    return tuple(int(g) for g in match.groups() if g is not None)
+    from ..pyversion import python_release  # the one pattern: the whole text must be a version
+
+    return python_release(version)

@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -107,5 +108,5 @@ def _inventory(python_exe: str | os.PathLike | None) -> tuple[str, dict[str, str
                                         f"{proc.stderr.strip()[-300:]}")
         data = json.loads(proc.stdout)
     assert isinstance(data, dict)
-    dists = {canonicalize_name(k): v for k, v in data["dists"].items()}
-    return data["python"], dists, data["markers"]
+    dists: dict[str, str] = {canonicalize_name(k): v for k, v in data["dists"].items()}
+    return str(data["python"]), dists, dict(data["markers"])

@@ -13,9 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal
 
 from ..asof import pinned_lines, pinned_names, stamp
 from ..errors import EnvironmentBuildError
@@ -82,7 +83,7 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
             cutoff_args = uv_cutoff_args(exclude_newer, [*requirements, *constraints])
             cmds = [[find_uv() or "uv", "pip", "install", "--python", os.fspath(python_exe), *args, *cutoff_args]]
         else:
-            _ensure_pip(python_exe, progress)
+            ensure_pip(python_exe, progress)
             pip = [os.fspath(python_exe), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
             cmds = [[*pip, *args]]
             if exclude_newer is not None:
@@ -166,7 +167,7 @@ def _without_pip_cutoff(python_exe: str | os.PathLike, progress: Progress, exclu
     return "pip", None
 
 
-def _ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
+def ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
     probe = subprocess.run([os.fspath(python_exe), "-c", "import pip"], capture_output=True)
     if probe.returncode == 0:
         return
@@ -199,7 +200,7 @@ def _stderr_fd() -> int | None:
 def run_tool(cmd: Sequence[str], progress: Progress, *, cwd: str | os.PathLike | None = None,
              env: dict[str, str] | None = None, failure: str, hint: str | None = None) -> str:
     """Run a build tool; stream its output when showing progress, else capture it for the error."""
-    tie = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+    tie: dict[str, Any] = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
     try:
         if progress.enabled:  # the tool's output is progress: stderr, never mixed into envrepro's stdout
             proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=_stderr_fd(), **tie)

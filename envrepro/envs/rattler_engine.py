@@ -5,27 +5,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import sys
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Awaitable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ..asof import stamp
 from ..errors import EnvironmentBuildError
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
 from .pip_install import install_requirements
+from .prefix import prefix_python
 from .progress import Progress
+from .virtual_packages import default_virtual_packages, to_rattler
 
 T = TypeVar("T")
 
 # What a machine of each platform is assumed to offer when solving for a platform other than this one
 # (conda-lock and pixi use similar floors). Detected for real on the current platform.
-DEFAULT_VIRTUAL_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
-    "linux": (("__unix", "0"), ("__linux", "5.10"), ("__glibc", "2.28")),
-    "osx": (("__unix", "0"), ("__osx", "11.0")),
-    "win": (("__win", "0"),),
-}
 
 
 def _rattler() -> Any:
@@ -39,7 +35,7 @@ def _rattler() -> Any:
     return rattler
 
 
-_EXIT_GRACE = []
+_EXIT_GRACE: list[bool] = []
 
 
 def run_async(coro: Awaitable[T]) -> T:
@@ -71,7 +67,7 @@ def current_platform() -> str:
     return str(_subdir(_rattler()).current())
 
 
-def virtual_packages_for(platform: str | None) -> list[Any]:
+def rattler_virtual_packages(platform: str | None) -> list[Any]:
     """Detected virtual packages for this machine, assumed ones for another platform.
 
     Detection honours conda's ``CONDA_OVERRIDE_GLIBC``/``CONDA_OVERRIDE_CUDA``/... variables.
@@ -81,12 +77,7 @@ def virtual_packages_for(platform: str | None) -> list[Any]:
     if platform is None or platform == here:
         overrides = rattler.VirtualPackageOverrides.from_env()
         return list(rattler.VirtualPackage.detect(overrides))
-    family = platform.split("-", 1)[0]
-    if family not in DEFAULT_VIRTUAL_PACKAGES:
-        return []
-    build = getattr(rattler, "BuildString", str)("0")  # a plain str before py-rattler 0.28
-    return [rattler.GenericVirtualPackage(rattler.PackageName(name), rattler.Version(version), build)
-            for name, version in DEFAULT_VIRTUAL_PACKAGES[family]]
+    return to_rattler(default_virtual_packages(platform))
 
 
 def _gateway(rattler: Any, show_progress: bool) -> Any:
@@ -105,7 +96,7 @@ def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | N
     channels = [rattler.Channel(url) for url in spec.resolved_channels(channel_alias)]
     specs = spec.resolved_specs(channel_alias)
     target = platform or current_platform()
-    vpkgs = list(virtual_packages) if virtual_packages is not None else virtual_packages_for(target)
+    vpkgs = list(virtual_packages) if virtual_packages is not None else rattler_virtual_packages(target)
     where = spec.source
     from rattler.exceptions import (
         FetchRepoDataError,
@@ -200,17 +191,6 @@ def _requested_specs(rattler: Any, specs: Sequence[str]) -> list[Any] | None:
     # this list to Rust unconverted, so hand it the native objects; skip it where that shape is unknown.
     native = [getattr(rattler.MatchSpec(s), "_match_spec", None) for s in specs]
     return native if specs and all(n is not None for n in native) else None
-
-
-def prefix_python(prefix: str | os.PathLike) -> Path:
-    """The interpreter of a conda prefix or venv."""
-    prefix = Path(prefix)
-    if sys.platform == "win32":
-        for candidate in (prefix / "python.exe", prefix / "Scripts" / "python.exe"):
-            if candidate.exists():
-                return candidate
-        return prefix / "python.exe"
-    return prefix / "bin" / "python"
 
 
 def install_pip_part(spec: CondaEnvSpec, prefix: str | os.PathLike, *, pip_override: Sequence[str] = (),

@@ -12,13 +12,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..errors import EnvironmentBuildError
 from .interpreters import Interpreter, find_interpreter
 from .pip_install import find_uv, install_requirements, run_tool
+from .prefix import prefix_python
 from .progress import Progress
 
 VenvTool = Literal["uv", "virtualenv"]
@@ -29,9 +31,6 @@ def default_venv_tool() -> VenvTool:
     return "uv" if find_uv() is not None else "virtualenv"
 
 
-def venv_python(prefix: str | os.PathLike) -> Path:
-    prefix = Path(prefix)
-    return prefix / "Scripts" / "python.exe" if sys.platform == "win32" else prefix / "bin" / "python"
 
 
 def create_venv(prefix: str | os.PathLike, *, python_version: str, build_dependencies: Sequence[str] = (),
@@ -81,7 +80,7 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
         cmd.append("--quiet")
     run_tool(cmd, progress, failure=f"creating the {tool} environment failed",
              hint="check the interpreter works and the target directory is writable")
-    python = venv_python(prefix)
+    python = prefix_python(prefix)
     if not python.exists():
         raise EnvironmentBuildError(f"{cmd[0]} did not create {python}")
     if last_pip is not None:

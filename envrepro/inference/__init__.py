@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from ..hookspecs import Flavor
 from ..model import CODE_DIR, MLmodel
@@ -105,7 +105,7 @@ def _relative_to(path: str, root: Path) -> str:
 
 
 def infer_requirements(model_dir: Path, flavor: Flavor, *, code_modules: Sequence[str] = (),
-                       has_input_example: bool = False, code_paths: Sequence[object] = (),
+                       has_input_example: bool = False, code_paths: Sequence[str | os.PathLike[str]] = (),
                        infer_code_paths: bool = False, timeout: float = 120.0) -> Inferred:
     model_dir = Path(model_dir)
     timeout = float(os.environ.get(TIMEOUT_ENV_VAR) or timeout)
@@ -187,10 +187,10 @@ def infer_requirements(model_dir: Path, flavor: Flavor, *, code_modules: Sequenc
             else:
                 reasons[bringer].append(f"brings {dropped} as a dependency ({'; '.join(why)})")
     for name in sorted(evidence.editable & set(pruned.kept)):
-        dist = resolver.distribution(name)
+        installed = resolver.distribution(name)
         from .mapping import editable_root
 
-        root = editable_root(dist) if dist is not None else None
+        root = editable_root(installed) if installed is not None else None
         warnings.append(f"{name} is installed in editable/development mode (from {root}): the pinned "
                         f"requirement {pin(name)} is not installable elsewhere unless that version is published; "
                         f"publish it, or add it to code_paths, or pass pip_requirements with a path or URL")

@@ -58,9 +58,8 @@ def main(spec: dict[str, Any]) -> None:
     first: dict[str, list[Any]] = {}  # top-level name -> the import statement that loaded it first
     stage = ["setup"]
     try:
-        from pathlib import Path
-
         import importlib
+        from pathlib import Path
 
         import envrepro_runtime.loading  # noqa: F401 - envrepro's loader is not the model's import
         from envrepro.examples import load_input_example

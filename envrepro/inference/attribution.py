@@ -11,7 +11,7 @@ optional library import. No recorded import statement at all (unknown provenance
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .capture import CapturedModule
 from .mapping import ModuleResolver

@@ -87,7 +87,7 @@ class RunningCapture:
 
 def _parse(data: dict, seconds: float) -> Capture:
     capture = Capture(seconds=seconds)
-    capture.modules = [CapturedModule(name, stage, file, [tuple(site) for site in sites])  # type: ignore[misc]
+    capture.modules = [CapturedModule(name, stage, file, [tuple(site) for site in sites])
                        for name, (stage, file, sites) in data["modules"].items()]
     capture.first_sites = {top: (site[0], site[1], site[2]) for top, site in (data.get("first") or {}).items()}
     if data.get("model_class"):

@@ -10,9 +10,9 @@ depth (``["src/utils.py"]`` is copied to ``code/utils.py``, importable as ``util
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..errors import EnvreproError
 
@@ -50,9 +50,9 @@ def _display(path: Path) -> str:
 
 
 def find_uncovered(local_modules: Iterable[tuple[str, str]], code_dir: Path,
-                   code_paths: Sequence[object]) -> list[Uncovered]:
+                   code_paths: Sequence[str | os.PathLike[str]]) -> list[Uncovered]:
     code_root = code_dir.resolve() if code_dir.exists() else None
-    given = [(str(os.fspath(p)), Path(os.fspath(p)).resolve()) for p in code_paths]  # type: ignore[arg-type]
+    given = [(os.fspath(p), Path(os.fspath(p)).resolve()) for p in code_paths]
     found: dict[Path, Uncovered] = {}
     for module, file in sorted(local_modules):
         real = Path(file).resolve()
@@ -69,12 +69,12 @@ def find_uncovered(local_modules: Iterable[tuple[str, str]], code_dir: Path,
     return list(found.values())
 
 
-def check_code_paths(uncovered: list[Uncovered], code_paths: Sequence[object]) -> None:
+def check_code_paths(uncovered: list[Uncovered], code_paths: Sequence[str | os.PathLike[str]]) -> None:
     """Raise the error that names each uncovered module and the ``code_paths`` value that would work."""
     if not uncovered:
         return
     wrong = {w for item in uncovered for w in item.wrong_depth}
-    working = [str(os.fspath(p)) for p in code_paths if str(os.fspath(p)) not in wrong]  # type: ignore[arg-type]
+    working = [os.fspath(p) for p in code_paths if os.fspath(p) not in wrong]
     working += [_display(item.entry) for item in uncovered]
     problems = []
     for item in uncovered:

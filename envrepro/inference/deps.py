@@ -8,9 +8,9 @@ the extra is kept on the requirement that needs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Callable, Iterable, Mapping
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement

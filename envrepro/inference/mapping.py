@@ -21,10 +21,11 @@ import json
 import os
 import sys
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
@@ -40,7 +41,7 @@ def _realpath(file: str) -> str:
     directory, name = os.path.split(file)
     return os.path.join(_real_dir(directory), name)
 
-Kind = Literal["stdlib", "excluded", "dist", "local", "unknown"]
+ModuleKind = Literal["stdlib", "excluded", "dist", "local", "unknown"]
 
 # Distributions the environment builder provides itself: never inferred as model requirements.
 EXCLUDED_DISTRIBUTIONS = frozenset({"envrepro", "pip", "setuptools", "wheel"})
@@ -51,7 +52,7 @@ _ALWAYS_STDLIB = frozenset({"__main__", "__mp_main__", "builtins", "__future__"}
 
 @dataclass(frozen=True)
 class Resolution:
-    kind: Kind
+    kind: ModuleKind
     distribution: str | None = None  # canonical name, for kind == "dist"
     editable: bool = False
 
@@ -85,6 +86,8 @@ class ModuleResolver:
         self._stdlib_dirs = _stdlib_dirs()
         self._site_dirs = _site_dirs()
         self._editable: dict[str, bool] = {}
+        self._paths_cache: dict[str, tuple[str, ...]] = {}
+        self._files_cache: dict[str, frozenset[str]] = {}
 
     # --- metadata indexes: one scan of the metadata directories, reused while they do not change -------------
     @functools.cached_property
@@ -174,15 +177,19 @@ class ModuleResolver:
                 candidates = owners
         return candidates
 
-    @functools.lru_cache(maxsize=None)
     def _record_paths(self, dist_name: str) -> tuple[str, ...]:
-        dist = self._by_name[dist_name]
-        return tuple(str(f).replace("\\", "/") for f in (dist.files or ()))
+        # Cached per resolver (not functools.cache on the method: that would keep every resolver alive).
+        if dist_name not in self._paths_cache:
+            dist = self._by_name[dist_name]
+            self._paths_cache[dist_name] = tuple(str(f).replace("\\", "/") for f in (dist.files or ()))
+        return self._paths_cache[dist_name]
 
-    @functools.lru_cache(maxsize=None)
     def _record_files(self, dist_name: str) -> frozenset[str]:
-        dist = self._by_name[dist_name]
-        return frozenset(os.path.realpath(str(dist.locate_file(f))) for f in (dist.files or ()))
+        if dist_name not in self._files_cache:
+            dist = self._by_name[dist_name]
+            self._files_cache[dist_name] = frozenset(os.path.realpath(str(dist.locate_file(f)))
+                                                     for f in (dist.files or ()))
+        return self._files_cache[dist_name]
 
     def _lists_module(self, dist_name: str, prefix: str) -> bool:
         for path in self._record_paths(dist_name):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 _OPTIONAL_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
@@ -54,11 +54,11 @@ class _ImportCollector(ast.NodeVisitor):
             return
         self.generic_visit(node)
 
-    def visit_Try(self, node: ast.Try) -> None:
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         guarded = any(_catches_import_error(h) for h in node.handlers)
         self._optional += guarded
-        for child in node.body:
-            self.visit(child)
+        for statement in node.body:
+            self.visit(statement)
         self._optional -= guarded
         for child in [*node.handlers, *node.orelse, *node.finalbody]:
             self.visit(child)
@@ -242,11 +242,11 @@ class _GuardedLines(ast.NodeVisitor):
         self.all_lines: set[int] = set()
         self._depth = 0
 
-    def visit_Try(self, node: ast.Try) -> None:
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         guarded = any(_catches_import_error(h) for h in node.handlers)
         self._depth += guarded
-        for child in node.body:
-            self.visit(child)
+        for statement in node.body:
+            self.visit(statement)
         self._depth -= guarded
         for child in [*node.handlers, *node.orelse, *node.finalbody]:
             self.visit(child)

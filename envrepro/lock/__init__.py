@@ -14,22 +14,22 @@ from .._lazy import lazy_attributes
 _LAZY = {
     "LockCheck": ".check", "check_lock": ".check",
     "DEFAULT_PLATFORMS": ".create", "lock_model": ".create",
-    "install_from_lock": ".install",
+    "install_from_lock": "..envs.from_lock",
     "MLMODEL_KEY": ".locate", "find_lock": ".locate", "record_lock": ".locate",
-    "DEFAULT_LOCK_NAME": ".lockfile", "LockedPackage": ".lockfile", "Lockfile": ".lockfile",
-    "LockMetadata": ".lockfile", "read_lockfile": ".lockfile", "write_lockfile": ".lockfile",
-    "render_lock": ".render",
+    "DEFAULT_LOCK_NAME": "..lockfile", "LockedPackage": "..lockfile", "Lockfile": "..lockfile",
+    "LockMetadata": "..lockfile", "read_lockfile": "..lockfile", "write_lockfile": "..lockfile",
+    "render_lock": ".render", "render_model_lock": ".render",
     "default_virtual_packages": ".virtual",
 }
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 if TYPE_CHECKING:
+    from ..envs.from_lock import install_from_lock
+    from ..lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
     from .check import LockCheck, check_lock
     from .create import DEFAULT_PLATFORMS, lock_model
-    from .install import install_from_lock
     from .locate import MLMODEL_KEY, find_lock, record_lock
-    from .lockfile import DEFAULT_LOCK_NAME, LockedPackage, Lockfile, LockMetadata, read_lockfile, write_lockfile
-    from .render import render_lock
+    from .render import render_lock, render_model_lock
     from .virtual import default_virtual_packages
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "read_lockfile",
     "record_lock",
     "render_lock",
+    "render_model_lock",
     "write_lockfile",
 ]

@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import EnvreproError
+from ..lockfile import KIND_KEY, PYTHON_KEY, VPKG_KEY, read_lockfile
 from ..model import ModelDir
 from . import virtual
 from .inputs import read_lock_input
 from .locate import find_lock
-from .lockfile import KIND_KEY, read_lockfile
-
-PYTHON_KEY = "envrepro.python"
-VPKG_KEY = "envrepro.virtual_packages."
 
 
 @dataclass
@@ -32,6 +29,7 @@ class LockCheck:
     platforms: list[str]
     stale: list[str] = field(default_factory=list)  # platforms whose input hash no longer matches
     checkable: bool = True  # False for a lock made by conda-lock (its input hash is conda-lock's)
+    problem: str | None = None  # what else makes it stale (its recorded Python is not the model's)
 
     @property
     def status(self) -> Literal["current", "stale", "not checkable"]:
@@ -50,8 +48,8 @@ class LockCheck:
                     f"cannot recompute")
         if self.ok:
             return f"{self.lock_path}: up to date for {', '.join(self.platforms)}"
-        return (f"{self.lock_path}: out of date for {', '.join(self.stale)}: the model's environment "
-                f"changed since it was locked; refresh it with `envrepro lock`")
+        why = self.problem or "the model's environment changed since it was locked"
+        return f"{self.lock_path}: out of date for {', '.join(self.stale)}: {why}; refresh it with `envrepro lock`"
 
 
 def check_lock(model_path: str | os.PathLike, lock_path: str | os.PathLike | None = None) -> LockCheck:
@@ -73,4 +71,10 @@ def check_lock(model_path: str | os.PathLike, lock_path: str | os.PathLike | Non
         vpkgs = virtual.decode(recorded) if recorded is not None else virtual.virtual_packages_for(platform)
         if lock.metadata.content_hash.get(platform) != spec.content_hash(platform, vpkgs):
             stale.append(platform)
+    # A pip lock's venv is created with the Python the lock records, which its input hash does not cover
+    # (the hash is of the model's spec): it must be the model's own, or an edited lock builds another Python.
+    python = lock.metadata.custom.get(PYTHON_KEY)
+    if kind == "pip" and str(python) != spec.python_version:
+        return LockCheck(path, lock.metadata.platforms, stale=list(lock.metadata.platforms),
+                         problem=f"it records Python {python!r} ({PYTHON_KEY}), the model needs {spec.python_version}")
     return LockCheck(path, lock.metadata.platforms, stale=stale)

@@ -8,15 +8,16 @@ written into the copy only; the user's model directory is never changed.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 from ..errors import EnvreproError
-from .check import KIND_KEY, PYTHON_KEY, check_lock
+from ..lockfile import DEFAULT_LOCK_NAME, KIND_KEY, PYTHON_KEY, Lockfile, read_lockfile
+from .check import check_lock
 from .create import lock_model
 from .locate import find_lock, record_lock
-from .lockfile import DEFAULT_LOCK_NAME, Lockfile, read_lockfile
 
 LockKind = Literal["conda", "pip"]
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from ..envfiles import read_model_env
 from ..envs.conda_spec import CondaEnvSpec, parse_conda_env
@@ -25,12 +26,12 @@ from ..model import ModelDir
 from ..requirements import installable, normalized
 
 HASH_SCHEMA = 1  # bump when the meaning of the hashed fields changes
-Kind = Literal["conda", "pip"]
+LockKind = Literal["conda", "pip"]
 
 
 @dataclass(frozen=True)
 class LockInput:
-    kind: Kind
+    kind: LockKind
     model_dir: Path
     source: Path  # the file the spec came from (conda.yaml, python_env.yaml, requirements.txt or MLmodel)
     python_version: str
@@ -61,7 +62,7 @@ class LockInput:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def read_lock_input(model: ModelDir, kind: Kind = "conda") -> LockInput:
+def read_lock_input(model: ModelDir, kind: LockKind = "conda") -> LockInput:
     """The model's environment as the lock sees it."""
     env = read_model_env(model)
     if kind == "pip":
@@ -70,7 +71,8 @@ def read_lock_input(model: ModelDir, kind: Kind = "conda") -> LockInput:
                          pip_requirements=tuple(installable(env.requirements)), pip_constraints=tuple(env.constraints),
                          build_dependencies=tuple(env.build_dependencies))
     conda_path = env.sources.get("conda")
-    spec = parse_conda_env(conda_path) if conda_path is not None else parse_conda_env(env.conda, base_dir=model.path)
+    spec = (parse_conda_env(conda_path, root=model.path) if conda_path is not None
+            else parse_conda_env(env.conda, base_dir=model.path, root=model.path))
     return LockInput(kind="conda", model_dir=model.path, source=conda_path or model.path / "MLmodel",
                      python_version=spec.python_version or env.python_version,
                      pip_requirements=tuple(installable(spec.pip_requirements)),

@@ -1,4 +1,7 @@
-"""Where a model's lock file is: recorded in MLmodel (``envrepro_lock: conda-lock.yml``), else next to it."""
+"""Where a model's lock file is: recorded in MLmodel (``envrepro_lock: conda-lock.yml``), else next to it.
+
+The recorded path must be inside the model directory, like every path MLmodel names.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,9 @@ import os
 from pathlib import Path
 
 from ..errors import ModelFormatError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, locked_dir
+from ..lockfile import DEFAULT_LOCK_NAME
 from ..model import MLMODEL, MLmodel, ModelDir
-from .lockfile import DEFAULT_LOCK_NAME
 
 MLMODEL_KEY = "envrepro_lock"
 
@@ -21,8 +24,7 @@ def find_lock(model_dir: str | os.PathLike) -> Path | None:
     model = ModelDir.open(model_dir)
     recorded = model.mlmodel.extra.get(MLMODEL_KEY)
     if recorded:
-        path = Path(str(recorded))
-        path = path if path.is_absolute() else model.path / path
+        path = model.inside(str(recorded), MLMODEL_KEY)
         if not path.is_file():
             raise ModelFormatError(f"the lock file recorded in MLmodel ({recorded}) is missing", path=path,
                                    hint="restore it, re-create it with `envrepro lock`, or remove "
@@ -32,16 +34,21 @@ def find_lock(model_dir: str | os.PathLike) -> Path | None:
     return default if default.is_file() else None
 
 
-def record_lock(model_dir: str | os.PathLike, lock_path: str | os.PathLike) -> None:
-    """Write ``envrepro_lock: <path relative to the model>`` into MLmodel (atomically; unchanged if equal)."""
+def record_lock(model_dir: str | os.PathLike, lock_path: str | os.PathLike) -> bool:
+    """Write ``envrepro_lock: <path relative to the model>`` into MLmodel (atomically; unchanged if equal).
+
+    A lock outside the model directory is not recorded (False): MLmodel only names files inside the model
+    (see docs/security.md); such a lock is used with ``--lockfile``.
+    """
     model_dir = Path(model_dir)
     lock_path = Path(lock_path).resolve()
     try:
         value = lock_path.relative_to(model_dir.resolve()).as_posix()
     except ValueError:
-        value = str(lock_path)
-    mlmodel = MLmodel.load(model_dir / MLMODEL)
-    if mlmodel.extra.get(MLMODEL_KEY) == value:
-        return
-    mlmodel.extra[MLMODEL_KEY] = value
-    atomic_write_text(model_dir / MLMODEL, mlmodel.to_yaml())
+        return False
+    with locked_dir(model_dir):
+        mlmodel = MLmodel.load(model_dir / MLMODEL)
+        if mlmodel.extra.get(MLMODEL_KEY) != value:
+            mlmodel.extra[MLMODEL_KEY] = value
+            atomic_write_text(model_dir / MLMODEL, mlmodel.to_yaml())
+    return True

@@ -15,16 +15,17 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from ..envs.pip_install import find_uv, run_tool, uv_cutoff_args
 from ..envs.progress import Progress
 from ..errors import EnvironmentBuildError
-from .lockfile import LockedPackage
+from ..lockfile import LockedPackage
 
 _MANYLINUX = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)  # uv's --python-platform manylinux targets
 _UV_ARCH = {"64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}

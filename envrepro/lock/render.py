@@ -14,18 +14,21 @@ Categories, as conda-lock's defaults: ``main`` and ``dev`` (``dev=False`` leaves
 
 from __future__ import annotations
 
+import os
 import posixpath
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from ..errors import EnvreproError
-from .lockfile import LockedPackage, Lockfile, Manager
+from ..lockfile import LockedPackage, Lockfile, Manager
 
-Kind = Literal["explicit", "env"]
+RenderKind = Literal["explicit", "env"]
 
 
-def render_lock(lock: Lockfile, kind: Kind, platform: str, *, dev: bool = True, extras: Iterable[str] = ()) -> str:
+def render_lock(lock: Lockfile, kind: RenderKind, platform: str, *, dev: bool = True,
+                extras: Iterable[str] = ()) -> str:
     if kind not in ("explicit", "env"):
         raise EnvreproError(f"unknown render kind {kind!r}", hint="use 'explicit' or 'env'")
     if platform not in lock.metadata.platforms:
@@ -110,3 +113,23 @@ def _build(pkg: LockedPackage) -> str:
     while path.suffix in (".tar", ".bz2", ".gz", ".conda"):
         path = path.with_suffix("")
     return path.name.split("-")[-1]
+
+
+def render_model_lock(model_path: str | os.PathLike, kind: RenderKind, platform: str | None = None, *,
+                      lockfile: str | os.PathLike | None = None, dev: bool = True, extras: Iterable[str] = (),
+                      output: str | os.PathLike | None = None) -> str:
+    """The model's lock (``lockfile``, else the one it records) rendered for ``platform`` (default: this
+    machine's); written atomically to ``output`` when given. What ``envrepro lock --render`` prints."""
+    from ..envs.rattler_engine import current_platform
+    from ..fsutil import atomic_write_text
+    from ..lockfile import read_lockfile
+    from ..model import ModelDir
+    from .locate import find_lock
+
+    path = lockfile or find_lock(ModelDir.open(model_path).path)
+    if path is None:
+        raise EnvreproError("the model has no lock file", path=model_path, hint="create one with `envrepro lock`")
+    text = render_lock(read_lockfile(path), kind, platform or current_platform(), dev=dev, extras=extras)
+    if output is not None:
+        atomic_write_text(output, text)
+    return text

@@ -11,17 +11,18 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..envs.conda_spec import CondaEnvSpec
 from ..envs.external_conda import resolve_conda_exe
 from ..envs.rattler_engine import solve_conda_spec
+from ..envs.virtual_packages import to_rattler
 from ..errors import EnvironmentBuildError
+from ..lockfile import LockedPackage, read_lockfile
 from ..yamlio import dump_yaml
-from . import virtual
-from .lockfile import LockedPackage, read_lockfile
 
 
 def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[str, str], *,
@@ -29,7 +30,7 @@ def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[
                    exclude_newer: datetime | None = None) -> list[LockedPackage]:
     """Solve ``spec``'s conda part for ``platform`` with rattler; returns the locked conda packages."""
     records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform,
-                               virtual_packages=virtual.to_rattler(virtual_packages), quiet=quiet,
+                               virtual_packages=to_rattler(virtual_packages), quiet=quiet,
                                exclude_newer=exclude_newer)
     return [record_to_locked(record, platform) for record in records]
 
@@ -83,7 +84,8 @@ def solve_with_conda_lock(spec: CondaEnvSpec, platforms: list[str], conda_exe: s
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=quiet, text=True, cwd=tmp)
         if proc.returncode != 0:
             tail = " | ".join(line.strip() for line in ((proc.stderr or "") + (proc.stdout or "")).splitlines()[-6:])
-            raise EnvironmentBuildError(f"conda-lock could not lock the environment: {tail or f'exit {proc.returncode}'}",
+            why = tail or f"exit {proc.returncode}"
+            raise EnvironmentBuildError(f"conda-lock could not lock the environment: {why}",
                                         path=spec.source, hint="drop --conda-exe to use the built-in engine")
         return read_lockfile(Path(tmp) / "conda-lock.yml").packages
 

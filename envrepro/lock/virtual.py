@@ -8,25 +8,12 @@ macOS 11.0 on Apple platforms. ``__cuda`` is absent by default (CPU builds run e
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
+from ..envs.virtual_packages import default_virtual_packages
 from ..errors import EnvreproError
 
-_ARCH = {"64": "x86_64", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le", "32": "x86"}
 _CUDA_FAMILIES = ("linux", "win")
-
-
-def default_virtual_packages(platform: str) -> dict[str, str]:
-    """name → version for ``platform`` (e.g. ``linux-64``); empty for unknown families."""
-    family, _, arch = platform.partition("-")
-    archspec = {"__archspec": f"1 {_ARCH.get(arch, arch)}"} if arch else {}
-    if family == "linux":
-        return {"__unix": "0", "__linux": "5.10", "__glibc": "2.28", **archspec}
-    if family == "osx":
-        return {"__unix": "0", "__osx": "11.0", **archspec}
-    if family == "win":
-        return {"__win": "0", **archspec}
-    return {}
 
 
 def parse_overrides(items: Iterable[str]) -> list[tuple[str | None, str, str | None]]:
@@ -81,16 +68,3 @@ def decode(text: str) -> dict[str, str]:
         name, _, version = part.partition("=")
         out[name] = version
     return out
-
-
-def to_rattler(packages: Mapping[str, str]) -> list[Any]:
-    import rattler
-
-    build_string = getattr(rattler, "BuildString", str)
-    result = []
-    for name, version in packages.items():
-        # __archspec is "1 x86_64": version 1, build string x86_64 (as conda reports it)
-        ver, _, build = version.partition(" ")
-        result.append(rattler.GenericVirtualPackage(rattler.PackageName(name), rattler.Version(ver),
-                                                    build_string(build or "0")))
-    return result

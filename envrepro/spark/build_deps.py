@@ -36,11 +36,11 @@ log = logging.getLogger(__name__)
 
 def build_wheels(opened: OpenedBundle) -> list[Path]:
     """Wheels of every build requirement of the bundle's sdists (none when it has none), resolved once."""
+    from ..envs.from_lock import CATEGORIES, fetch_verified, local_platform, stored_package
     from ..fsutil import atomic_write_text
     from ..lock.ensure import locked_python
-    from ..lock.install import CATEGORIES, fetch_verified, local_platform, stored_package
-    from ..lock.lockfile import read_lockfile
     from ..lock.pip_lock import lock_pip
+    from ..lockfile import read_lockfile
 
     record = envrepro_home() / "spark" / "build-deps" / f"{opened.root.name}.json"
     try:

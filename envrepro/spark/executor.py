@@ -9,7 +9,8 @@ end-of-file and exits.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 

@@ -17,9 +17,10 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..home import envrepro_home
 
@@ -52,8 +53,8 @@ class InstalledEnv:
 def driver_bundle(model_uri: str | os.PathLike, env_manager: str | None, *, quiet: bool = True) -> Path:
     """The bundle to ship: ``model_uri`` when it is one, else the model's, made once per model content."""
     from ..bundle import create_bundle, is_bundle
+    from ..envs.from_lock import local_platform
     from ..envs.venv_engine import default_venv_tool
-    from ..lock.install import local_platform
     from ..model import ModelDir
 
     if is_bundle(model_uri):

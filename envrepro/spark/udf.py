@@ -8,7 +8,8 @@ No ``from __future__ import annotations`` here: pyspark reads the UDF's type hin
 """
 
 import logging
-from typing import Any, Iterator, Tuple, Union
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -54,7 +55,7 @@ def _pandas_udf(ship: Shipment, by_position: bool) -> Any:
 
     out = pd.DataFrame if isinstance(ship.result_type, StructType) else pd.Series
 
-    def predict(batches: Iterator[Tuple[Union[pd.Series, pd.DataFrame], ...]]) -> Iterator[out]:  # type: ignore[valid-type]
+    def predict(batches: Iterator[tuple[pd.Series | pd.DataFrame, ...]]) -> Iterator[out]:  # type: ignore[valid-type]
         return score_batches(ship, by_position, batches)
 
     return pandas_udf(predict, returnType=ship.result_type)  # type: ignore[call-overload]

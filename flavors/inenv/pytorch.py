@@ -1,4 +1,4 @@
-"""Load a whole ``torch.nn.Module`` saved with ``torch.save``, on the CPU unless ENVREPRO_TORCH_DEVICE says otherwise."""
+"""Load a whole ``torch.nn.Module`` saved by ``torch.save``, on the CPU (or on ENVREPRO_TORCH_DEVICE)."""
 
 import os
 

@@ -22,7 +22,7 @@ def _skops_load(path, trusted):
         import skops.io
     except ImportError:
         raise ModelLoadError("this model is saved in the skops format and skops is not installed in its environment",
-                             path=path, hint="add skops to the model's requirements")
+                             path=path, hint="add skops to the model's requirements") from None
     # MLflow's rule: only the types the model's MLmodel lists as trusted (skops_trusted_types) are accepted.
     return skops.io.load(path, trusted=list(trusted or []))
 
@@ -49,5 +49,5 @@ def load(model_dir, conf, pyfunc_conf):
                 else:
                     model = pickle.load(fh)
         except (pickle.UnpicklingError, EOFError) as exc:
-            raise ModelLoadError("model artifact is corrupt: {}".format(exc), path=path)
+            raise ModelLoadError("model artifact is corrupt: {}".format(exc), path=path) from None
     return SklearnPredictor(model, pyfunc_conf.get("predict_fn") or "predict")

@@ -57,8 +57,8 @@ def model_dir(root: Path, rel: str, conda: str, *, version: str | None = None, e
 
 
 def run_audit(*args: str | os.PathLike, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``python -m envrepro.cli_audit ARGS`` in a real subprocess."""
-    return subprocess.run([sys.executable, "-m", "envrepro.cli_audit", *map(str, args)], cwd=cwd,
+    """``python -m envrepro.cli audit ARGS`` in a real subprocess."""
+    return subprocess.run([sys.executable, "-m", "envrepro.cli", "audit", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

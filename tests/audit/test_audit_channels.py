@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from envrepro.audit.channels import classify_channel, classify_url, replace_spec_channel, spec_channel
+from envrepro.audit.channels import classify_channel, classify_url, replace_spec_channel, spec_channel_span
 
 ANACONDA = [
     "defaults", "DEFAULTS", "main", "r", "msys2", "free", "pro", "mro", "anaconda", "anaconda/label/dev",
@@ -50,7 +50,7 @@ def test_package_urls(url, flagged):
     ("mkl[channel='pkgs/main']", "pkgs/main", "mkl[channel='conda-forge']"),
 ])
 def test_channel_prefixed_specs_are_rewritten(spec, channel, fixed):
-    assert spec_channel(spec)[0] == channel
+    assert spec_channel_span(spec)[0] == channel
     assert replace_spec_channel(spec, "conda-forge") == fixed
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from envrepro.cli_audit import audit
+from envrepro.cli.audit import audit
 from tests.audit.audit_helpers import model_dir, run_audit, run_json, write
 
 

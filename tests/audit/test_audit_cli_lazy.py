@@ -1,7 +1,7 @@
-"""The CLI's copy of the default audit channel stays equal to the audit package's."""
+"""The CLI's default audit channel is the audit package's: one definition (envrepro.model.DEFAULT_CHANNEL)."""
 
-from envrepro import cli_audit
 from envrepro.audit import DEFAULT_CHANNEL
+from envrepro.cli import audit as cli_audit
 
 
 def test_default_channel_matches():

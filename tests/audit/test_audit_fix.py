@@ -172,9 +172,10 @@ def test_lock_files_are_never_edited(tree):
 
 
 def test_symlinked_env_file_is_fixed_at_its_target(tree):
-    shared = write(tree, "shared/env.yaml", "channels: [defaults]\ndependencies: [x]\n")
+    # The target is inside the model: a link out of it is refused (test_audit_hardening.py).
+    shared = write(tree, "m/shared/env.yaml", "channels: [defaults]\ndependencies: [x]\n")
     write(tree, "m/MLmodel", "flavors:\n  python_function:\n    env: conda.yaml\n")
-    os.symlink("../shared/env.yaml", tree / "m" / "conda.yaml")
+    os.symlink("shared/env.yaml", tree / "m" / "conda.yaml")
     assert run_audit("--fix", tree / "m").returncode == 0
     assert (tree / "m" / "conda.yaml").is_symlink()
     assert shared.read_text() == "channels: [conda-forge]\ndependencies: [x]\n"

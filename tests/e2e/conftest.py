@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def sk_model_dir(saved_sklearn_dir) -> Path:
     return saved_sklearn_dir

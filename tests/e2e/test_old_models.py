@@ -31,7 +31,7 @@ def test_predict_reproduces_mlflows_predictions(old, manager, tmp_path):
     for payload in (old.input_json, old.input_csv):
         out = run_cli("predict", "-m", str(old.path), "-i", str(payload), "--env-manager", manager, "-q",
                       check=True, timeout=900)
-        assert json.loads(out.stdout) == {"predictions": old.expected}, payload.name
+        assert json.loads(out.stdout) == {"predictions": old.served}, payload.name
     prefix = Path(run_cli("env", "create", "-m", str(old.path), "--env-manager", manager, "-q", check=True,
                           timeout=900).stdout.strip())
     python = marker(prefix)["python"]
@@ -42,8 +42,8 @@ def test_serve_reproduces_mlflows_predictions(old):
     server = start_server(old.path, "--env-manager", "uv", "-q")
     try:
         payload = json.loads(old.input_json.read_text())
-        assert server.invoke(payload) == (200, {"predictions": old.expected})
-        assert server.invoke(old.input_csv.read_text(), "text/csv") == (200, {"predictions": old.expected})
+        assert server.invoke(payload) == (200, {"predictions": old.served})
+        assert server.invoke(old.input_csv.read_text(), "text/csv") == (200, {"predictions": old.served})
         status, body = server.request("GET", "/ping")
         assert status == 200
     finally:
@@ -64,7 +64,7 @@ def test_mlflow_2_9_model_runs_as_of_its_date_and_not_without(mlflow292_py310_py
     old = mlflow292_py310_pyfunc
     out = run_cli("predict", "-m", str(old.path), "-i", str(old.input_json), "--env-manager", manager, "-q",
                   check=True, timeout=900)
-    assert json.loads(out.stdout) == {"predictions": old.expected}
+    assert json.loads(out.stdout) == {"predictions": old.served}
     report = json.loads(run_cli("inspect", "-m", str(old.path), "--json", check=True).stdout)
     assert report["resolve_as_of"]["cutoff"].startswith(old.saved_at[:10])
     today = run_cli("predict", "-m", str(old.path), "-i", str(old.input_json), "--env-manager", manager, "-q",

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 HOST = "%d.%d.%d" % sys.version_info[:3]
 JUNE_2023 = "2023-06-01 10:11:12.131415"
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-VERSIONS = "import json, sys\nfrom importlib import metadata as m\nprint(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+VERSIONS = ("import json, sys\nfrom importlib import metadata as m\n"
+            "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))")
 
 
 def write_model(path: Path, when: str, requirements: list[str], *, python: str = HOST,

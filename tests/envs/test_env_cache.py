@@ -15,7 +15,8 @@ import pytest
 
 from envrepro.envs.cache import MARKER, EnvCache, envrepro_home
 from envrepro.envs.conda_spec import parse_conda_env
-from envrepro.envs.rattler_engine import create_conda_prefix, prefix_python
+from envrepro.envs.prefix import prefix_python
+from envrepro.envs.rattler_engine import create_conda_prefix
 from envrepro.errors import EnvreproError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +210,75 @@ def test_real_conda_env_through_the_cache(tmp_path, local_channel_url):
     assert proc.stdout.strip() == str(path), proc.stderr
     # the prefix placeholder holds the final path: built in place, never moved
     assert (path / "etc" / "envrepro-test" / "prefix.txt").read_text() == f"prefix={path}\n"
+
+
+def test_empty_key_removes_nothing(tmp_path):
+    cache = EnvCache(tmp_path)
+    cache.get_or_build("abc123", lambda p: p.mkdir())
+    for key in ("", "  "):
+        with pytest.raises(EnvreproError, match="no environment key given"):
+            cache.remove(key)
+    assert cache.lookup("abc123")
+
+
+def test_get_or_build_in_use_holds_the_env_from_the_lookup(tmp_path):
+    import contextlib
+
+    cache = EnvCache(tmp_path)
+    with contextlib.ExitStack() as in_use:
+        path = cache.get_or_build("abc123", lambda p: p.mkdir(), in_use=in_use)
+        with pytest.raises(EnvreproError, match="being built or used"):
+            cache.remove("abc123")
+        assert path.is_dir()
+    assert cache.remove("abc123") == path and not path.exists()
+
+
+SAVE_ECHO = textwrap.dedent("""
+    import sys, envrepro
+    class Echo(envrepro.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+    envrepro.save_model(Echo(), sys.argv[1], pip_requirements=[sys.argv[2]])
+""")
+
+# predict, with a pause (and a marker file) between finding the environment and running in it
+SLOW_PREDICT = textwrap.dedent("""
+    import pathlib, sys, time
+    import envrepro.launch as launch
+    real, marker = launch.load_spec, pathlib.Path(sys.argv[2])
+    def slow(*args, **kwargs):
+        marker.write_text("found")
+        time.sleep(4)
+        return real(*args, **kwargs)
+    launch.load_spec = slow
+    from envrepro.cli import main
+    sys.argv = ["envrepro", "predict", "-m", sys.argv[1], "-i", sys.argv[3], "--env-manager", "uv", "-q"]
+    main()
+""")
+
+
+@pytest.mark.slow
+def test_env_rm_cannot_remove_what_predict_just_found(tmp_path):
+    from importlib import metadata
+
+    from tests.conftest import run_cli
+
+    model = tmp_path / "model"
+    subprocess.run([sys.executable, "-c", SAVE_ECHO, str(model), f"cloudpickle=={metadata.version('cloudpickle')}"],
+                   check=True, timeout=300)
+    prefix = Path(run_cli("env", "create", "-m", str(model), "--env-manager", "uv", "-q", check=True,
+                          timeout=600).stdout.strip())
+    (tmp_path / "in.json").write_text('{"inputs": [[1, 2]]}')
+    marker = tmp_path / "found"
+    predict = subprocess.Popen([sys.executable, "-c", SLOW_PREDICT, str(model), str(marker), str(tmp_path / "in.json")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and predict.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    removal = run_cli("env", "rm", prefix.name)
+    out, err = predict.communicate(timeout=300)
+    assert predict.returncode == 0, err
+    assert json.loads(out) == {"predictions": [[1, 2]]}
+    assert removal.returncode == 2 and "being built or used" in removal.stderr
+    assert prefix.is_dir()

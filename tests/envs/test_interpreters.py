@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envrepro.envs.interpreters import (InterpreterVersionWarning, discover_interpreters, find_interpreter,
-                                        install_hint)
+from envrepro.envs.interpreters import InterpreterVersionWarning, discover_interpreters, find_interpreter, install_hint
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]
@@ -139,3 +138,16 @@ def test_real_pyenv_versions_are_discovered():
 def test_invalid_version_is_rejected():
     with pytest.raises(EnvironmentBuildError, match="invalid Python version"):
         find_interpreter("latest")
+
+
+@pytest.mark.parametrize("version", ["3.11; rm -rf /", "3.11.7 && true", "3.11x", "three"])
+def test_a_version_must_be_a_version_and_nothing_more(version):
+    with pytest.raises(EnvironmentBuildError, match="invalid Python version"):
+        find_interpreter(version, search=[sys.executable])
+
+
+@pytest.mark.parametrize("version", ["3", "3.11", "3.11.7", "3.11.*", "3.13.0rc1", " 3.11.7 "])
+def test_versions_models_record_are_accepted(version):
+    from envrepro.envfiles import python_release
+
+    assert python_release(version) is not None

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from envrepro.envs.conda_spec import parse_conda_env
-from envrepro.envs.rattler_engine import create_conda_prefix, prefix_python, solve_conda_spec
+from envrepro.envs.prefix import prefix_python
+from envrepro.envs.rattler_engine import create_conda_prefix, solve_conda_spec
 from envrepro.errors import EnvironmentBuildError
 from tests.fixtures_channel import (
     PLATFORMS,

@@ -38,7 +38,8 @@ def need(python: str) -> None:
 
 
 def env_report(prefix: Path) -> dict:
-    code = ("import json, platform, six\ntry:\n    import pip; pip = pip.__version__\nexcept ImportError:\n    pip = None\n"
+    code = ("import json, platform, six\ntry:\n    import pip; pip = pip.__version__\n"
+            "except ImportError:\n    pip = None\n"
             "print(json.dumps({'python': platform.python_version(), 'six': six.__version__, 'pip': pip}))")
     proc = subprocess.run([str(prefix / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -7,7 +7,8 @@ import pytest
 
 from envrepro.envs.conda_spec import parse_conda_env
 from envrepro.envs.pip_install import choose_installer, install_requirements
-from envrepro.envs.rattler_engine import create_conda_prefix, prefix_python
+from envrepro.envs.prefix import prefix_python
+from envrepro.envs.rattler_engine import create_conda_prefix
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]

@@ -14,7 +14,8 @@ import pytest
 
 from envrepro.envs import create_conda_env
 from envrepro.envs.conda_spec import parse_conda_env
-from envrepro.envs.rattler_engine import create_conda_prefix, prefix_python
+from envrepro.envs.prefix import prefix_python
+from envrepro.envs.rattler_engine import create_conda_prefix
 from envrepro.errors import EnvironmentBuildError, ModelFormatError
 from tests.fixtures_channel import PREFIX_PLACEHOLDER, build_local_channel, module_package
 

@@ -11,7 +11,8 @@ import pytest
 
 from envrepro.envs.cache import EnvCache
 from envrepro.envs.interpreters import Interpreter, InterpreterVersionWarning
-from envrepro.envs.venv_engine import create_venv, default_venv_tool, venv_cache_fields, venv_python
+from envrepro.envs.prefix import prefix_python
+from envrepro.envs.venv_engine import create_venv, default_venv_tool, venv_cache_fields
 from envrepro.errors import EnvironmentBuildError
 
 PY = "%d.%d.%d" % sys.version_info[:3]
@@ -21,7 +22,7 @@ INSPECT = ("import json, sys\nfrom importlib import metadata\n"
 
 
 def inspect(prefix: Path) -> dict:
-    proc = subprocess.run([str(venv_python(prefix)), "-c", INSPECT], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(prefix_python(prefix)), "-c", INSPECT], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -4,7 +4,6 @@ import importlib
 import sys
 
 import pytest
-
 from infer_helpers import write_module
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from importlib import metadata
 
 import pytest
+from infer_helpers import make_dist
 
 from envrepro.inference.deps import closure, prune
-
-from infer_helpers import make_dist
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from importlib import metadata
 
+from infer_helpers import make_dist
+
 import envrepro
 from envrepro import load as load_module
 from envrepro.envs.local_engine import check_environment
-
-from infer_helpers import make_dist
 
 
 def test_mismatches_are_listed_once(tmp_path, sklearn_model, iris_like, caplog, monkeypatch):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from infer_helpers import make_dist
 
 from envrepro.inference.mapping import ModuleResolver
-
-from infer_helpers import make_dist
 
 
 @pytest.mark.parametrize("module,dist", [("sklearn.linear_model", "scikit-learn"), ("yaml", "pyyaml"),

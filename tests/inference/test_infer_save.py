@@ -11,12 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from infer_helpers import make_dist
 
 import envrepro
 from envrepro.errors import EnvreproError
 from envrepro.inference import TIMEOUT_ENV_VAR
-
-from infer_helpers import make_dist
 
 PYFUNC = "from envrepro import PythonModel\n\n"
 

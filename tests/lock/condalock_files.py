@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,8 @@ def make_git_package(directory: Path, name: str, version: str) -> tuple[Path, st
 
         def _metadata():
             return {{f"{{DIST}}/METADATA": f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n",
-                    f"{{DIST}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+                    f"{{DIST}}/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\n"
+                                       "Tag: py3-none-any\\n"}}
 
 
         def get_requires_for_build_wheel(config_settings=None):

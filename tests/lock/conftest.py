@@ -12,9 +12,8 @@ import yaml
 
 from tests.fixtures_channel import build_wheel
 
-# The `lock` command through the real CLI group (added here too in case cli.py does not register it yet).
-_CLI = ("import sys; from envrepro.cli import cli; from envrepro.cli_lock import lock_cmd; "
-        "'lock' in cli.commands or cli.add_command(lock_cmd); cli(sys.argv[1:], prog_name='envrepro')")
+# The `lock` command through the real CLI group.
+_CLI = "import sys; from envrepro.cli import cli; cli(sys.argv[1:], prog_name='envrepro')"
 
 
 def run_envrepro(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from envrepro.envs.from_lock import install_pip_locked
 from envrepro.errors import EnvironmentBuildError, ModelFormatError
 from envrepro.lock import check_lock, lock_model, read_lockfile, render_lock, write_lockfile
-from envrepro.lock.install import install_pip_locked
 from tests.fixtures_channel import build_wheel
 
 from .condalock_files import (
     LockedDependency,
     assert_same_render,
-    conda_lock_render,
     conda_lock_content_hash,
+    conda_lock_render,
     git_dependency,
     make_git_package,
     parse_conda_lock_file,

@@ -56,8 +56,37 @@ def test_check_without_lock_and_with_missing_recorded_lock(conda_model, offline_
 
 
 def test_lock_written_elsewhere_is_found_through_mlmodel(conda_model, offline_pip, tmp_path):
-    target = tmp_path / "locks" / "model.conda-lock.yml"
+    target = conda_model / "locks" / "model.conda-lock.yml"
     proc = run_envrepro("lock", "-m", str(conda_model), "-p", "linux-64", "-o", str(target), "-q")
     assert proc.returncode == 0, proc.stderr
     assert find_lock(conda_model) == target
     assert run_envrepro("lock", "-m", str(conda_model), "--check").returncode == 0
+
+
+def test_lock_written_outside_the_model_is_not_recorded(conda_model, offline_pip, tmp_path):
+    # MLmodel names only files inside the model (docs/security.md): such a lock is used with --lockfile.
+    target = tmp_path / "locks" / "model.conda-lock.yml"
+    before = (conda_model / "MLmodel").read_text()
+    proc = run_envrepro("lock", "-m", str(conda_model), "-p", "linux-64", "-o", str(target), "-q")
+    assert proc.returncode == 0 and "not recorded in MLmodel" in proc.stderr, proc.stderr
+    assert (conda_model / "MLmodel").read_text() == before and find_lock(conda_model) is None
+    check = run_envrepro("lock", "-m", str(conda_model), "--check", "--lockfile", str(target))
+    assert check.returncode == 0, check.stderr
+
+
+def test_an_edited_python_in_a_pip_lock_makes_it_stale(tmp_path, offline_pip):
+    from tests.lock.conftest import write_model
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    model = write_model(tmp_path / "m", python_env={"python": python, "build_dependencies": [],
+                                                    "dependencies": ["-r requirements.txt"]},
+                        requirements=["tinyreq==1.0"])
+    lock = lock_model(model, ["linux-64"], pip_only=True, quiet=True)
+    assert run_envrepro("lock", "-m", str(model), "--check").returncode == 0
+    lock.write_text(lock.read_text().replace(f"envrepro.python: {python}", "envrepro.python: 3.6.15")
+                    .replace(f"envrepro.python: '{python}'", "envrepro.python: '3.6.15'"))
+    assert "3.6.15" in lock.read_text()
+    check = run_envrepro("lock", "-m", str(model), "--check")
+    assert check.returncode == 1 and "records Python '3.6.15'" in check.stderr, check.stdout + check.stderr
+    build = run_envrepro("env", "create", "-m", str(model), "--from-lock", "--env-manager", "uv", "-q")
+    assert build.returncode == 2 and "records Python '3.6.15'" in build.stderr, build.stderr

@@ -35,7 +35,8 @@ def test_lock_three_platforms_is_read_by_conda_locks_parser(conda_model, offline
     assert set(parsed.metadata.content_hash) == set(PLATFORMS)
     for platform in PLATFORMS:
         pkgs = {p.name: p for p in parsed.package if p.platform == platform}
-        assert {n for n, p in pkgs.items() if p.manager == "conda"} == {"python", "pip", "tinyapp", "tinydep", "tinylib"}
+        conda = {n for n, p in pkgs.items() if p.manager == "conda"}
+        assert conda == {"python", "pip", "tinyapp", "tinydep", "tinylib"}
         assert {n for n, p in pkgs.items() if p.manager == "pip"} == {"tinyreq", "tinywheel"}
         # per-platform packages come from that platform's subdir, with the channel's real hashes
         tinylib = pkgs["tinylib"]
@@ -62,8 +63,11 @@ def test_conda_lock_renders_the_same_explicit_list_as_envrepro(conda_model, offl
     assert_same_render(ours.stdout, (tmp_path / "conda-win-64.lock").read_text())  # same lines, same order
     lines = ours.stdout.splitlines()
     # dependencies come first: python before tinyapp, tinydep before tinyapp
-    assert lines.index(next(l for l in lines if "/python-" in l)) < lines.index(next(l for l in lines if "tinyapp-" in l))
-    assert lines.index(next(l for l in lines if "tinydep-" in l)) < lines.index(next(l for l in lines if "tinyapp-" in l))
+    def position(fragment: str) -> int:
+        return lines.index(next(line for line in lines if fragment in line))
+
+    assert position("/python-") < position("tinyapp-")
+    assert position("tinydep-") < position("tinyapp-")
 
 
 def test_render_env_pins_name_version_build(conda_model, offline_pip):
@@ -92,7 +96,8 @@ def test_pip_packages_provided_by_conda_stay_conda(conda_model, offline_pip, loc
 
 def test_virtual_package_defaults_and_overrides(conda_model, offline_pip, local_channel_url):
     write_model(conda_model, {"channels": [local_channel_url],
-                              "dependencies": [f"python={sys.version_info[0]}.{sys.version_info[1]}", "needs-new-glibc"]})
+                              "dependencies": [f"python={sys.version_info[0]}.{sys.version_info[1]}",
+                                               "needs-new-glibc"]})
     # default __glibc 2.28 cannot install a package that needs glibc >= 99
     with pytest.raises(EnvironmentBuildError, match="cannot be solved for linux-64"):
         lock_model(conda_model, ["linux-64"], quiet=True)
@@ -112,7 +117,8 @@ def test_pip_only_lock_records_python_and_hashes(tmp_path, offline_pip):
     assert lock.metadata.custom["envrepro.python"] == python
     for platform in PLATFORMS:
         pkgs = lock.for_platform(platform)
-        assert {(p.name, p.version, p.manager) for p in pkgs} == {("tinyreq", "1.0", "pip"), ("tinywheel", "1.0", "pip")}
+        assert {(p.name, p.version, p.manager) for p in pkgs} == {("tinyreq", "1.0", "pip"),
+                                                                  ("tinywheel", "1.0", "pip")}
         assert all(len(p.sha256 or "") == 64 for p in pkgs)
 
 

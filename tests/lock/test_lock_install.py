@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envrepro.envs.rattler_engine import prefix_python
+from envrepro.envs.prefix import prefix_python
 from envrepro.errors import EnvironmentBuildError, ModelFormatError
 from envrepro.lock import install_from_lock, lock_model
 

@@ -2,8 +2,9 @@
 
 Each Python gets a real venv (uv) with the data libraries of a different age, or none, so the runtime's
 contract (runtime/__init__.py) is checked where it matters: pandas 0.25 + numpy 1.16 on 3.6, no pandas at
-all on 3.8 and 3.12, numpy 2 + pandas 3 on 3.11, pyarrow on 3.9 and 3.11 (the stream's Arrow input). The model is a pyfunc whose class lives in the model's
-``code/`` and subclasses ``envrepro.PythonModel`` -- which, in these environments, is the runtime's stub.
+all on 3.8 and 3.12, numpy 2 + pandas 3 on 3.11, pyarrow on 3.9 and 3.11 (the stream's Arrow input). The model
+is a pyfunc whose class lives in the model's ``code/`` and subclasses ``envrepro.PythonModel`` -- which, in
+these environments, is the runtime's stub.
 """
 
 from __future__ import annotations
@@ -104,9 +105,9 @@ def signed_model_dir(model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module", params=list(DATA_LIBS))
 def env(request, tmp_path_factory) -> tuple[str, Path, bool]:
     """(minor version, venv prefix, has pandas) for one Python of the matrix."""
-    from envrepro.errors import EnvironmentBuildError
     from envrepro.envs.interpreters import find_interpreter
     from envrepro.envs.pip_install import find_uv
+    from envrepro.errors import EnvironmentBuildError
 
     minor = request.param
     with warnings.catch_warnings():
@@ -228,7 +229,8 @@ def test_serve_enforces_the_signature(env, signed_model_dir):
         csv = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS)
         assert server.invoke(csv, "text/csv") == (200, {"predictions": EXPECTED})
         for bad, code in (({"dataframe_records": [dict(zip(COLUMNS, ["one", 2, 3, 4]))]}, "BAD_REQUEST"),
-                          ({"dataframe_split": {"columns": COLUMNS[:3], "data": [[1, 2, 3]]}}, "INVALID_PARAMETER_VALUE"),
+                          ({"dataframe_split": {"columns": COLUMNS[:3], "data": [[1, 2, 3]]}},
+                           "INVALID_PARAMETER_VALUE"),
                           ({"inputs": ROWS}, "INVALID_PARAMETER_VALUE")):
             status, body = server.invoke(bad)
             assert (status, body["error_code"]) == (400, code), body

@@ -118,7 +118,8 @@ def pyfunc_server(tmp_path_factory):
     try:
         module = importlib.import_module("scorer_model")
         path = root.parent / "pyfunc-model"
-        envrepro.save_model(module.Scorer(), path, code_paths=[str(root / "helpers_pkg"), str(root / "scorer_model.py")])
+        envrepro.save_model(module.Scorer(), path,
+                            code_paths=[str(root / "helpers_pkg"), str(root / "scorer_model.py")])
     finally:
         sys.path.remove(str(root))
     server = start_server(path, "--env-manager", "local", "--workers", "2")

@@ -26,10 +26,12 @@ def _sdist(path: Path, files: dict[str, str]) -> Path:
 
 
 def test_pyproject_requires_are_read(tmp_path):
-    flit = _sdist(tmp_path / "pkg-1.0.tar.gz", {"pkg-1.0/pyproject.toml": '[build-system]\nrequires = ["flit_core>=3.2"]\n',
-                                                "pkg-1.0/tests/pyproject.toml": '[build-system]\nrequires = ["nope"]\n'})
+    flit = _sdist(tmp_path / "pkg-1.0.tar.gz",
+                  {"pkg-1.0/pyproject.toml": '[build-system]\nrequires = ["flit_core>=3.2"]\n',
+                   "pkg-1.0/tests/pyproject.toml": '[build-system]\nrequires = ["nope"]\n'})
     assert build_requires(flit) == ["flit_core>=3.2"]
-    setuptools = _sdist(tmp_path / "old-2.0.zip", {"old-2.0/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61", "setuptools_scm"]\n'})
+    setuptools = _sdist(tmp_path / "old-2.0.zip",
+                        {"old-2.0/pyproject.toml": '[build-system]\nrequires = ["setuptools>=61", "setuptools_scm"]\n'})
     assert build_requires(setuptools) == ["setuptools>=61", "setuptools_scm", "wheel"]
 
 

@@ -66,7 +66,8 @@ def test_sklearn_model_streams_batches(saved_sklearn_dir, sklearn_model, frame, 
         predictor.format = kind
         for batch in (frame, frame.iloc[:7], frame[list(reversed(SKLEARN_COLUMNS))]):  # by name, as predict
             out = predictor.predict(batch)
-            assert isinstance(out, np.ndarray) and out.tolist() == sklearn_model.predict(batch[SKLEARN_COLUMNS].to_numpy()).tolist()
+            expected = sklearn_model.predict(batch[SKLEARN_COLUMNS].to_numpy())
+            assert isinstance(out, np.ndarray) and out.tolist() == expected.tolist()
         with pytest.raises(EnvreproError, match=r"Model is missing inputs \['d'\]"):
             predictor.predict(frame[["a", "b", "c"]])  # the signature is enforced, as by predict
         assert predictor.alive

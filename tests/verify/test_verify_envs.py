@@ -101,7 +101,7 @@ def test_old_mlflow_models_predict_in_their_own_venv_as_that_mlflow_did(old: Old
     gives exactly the predictions that MLflow recorded there; a wrong expectation is a mismatch."""
     prefix = Path(old_mlflow_venv(old)).parent.parent
     expected = tmp_path / "expected.json"
-    expected.write_text(json.dumps({"predictions": old.expected}))
+    expected.write_text(json.dumps({"predictions": old.served}))
     args = ["verify", "-m", str(old.path), "--env-prefix", str(prefix), "-i", str(old.input_json),
             "--expected", str(expected), "--rtol", "1e-12", "--atol", "0"]
     proc = run_cli(*args, timeout=900)

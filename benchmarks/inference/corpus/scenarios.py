@@ -11,9 +11,10 @@ depends on is not listed (numpy under scikit-learn), and the flavor's serializer
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MODELS = Path(__file__).resolve().parent / "models"
 
@@ -24,7 +25,7 @@ class Scenario:
     flavor: str                     # "pyfunc" | "sklearn" | "pytorch"
     expected: frozenset[str]        # canonical names, extras as name[extra]
     what: str                       # the situation it exercises
-    build: Callable[["Context"], dict[str, Any]]
+    build: Callable[[Context], dict[str, Any]]
 
 
 @dataclass

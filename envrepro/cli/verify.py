@@ -7,8 +7,7 @@ import sys
 
 import click
 
-from .cli_bundle import MODEL, MODEL_HELP
-from .cli_options import RESOLVE_AS_OF
+from .options import CHANNEL_ALIAS, MODEL, MODEL_HELP, QUIET, RESOLVE_AS_OF, engine_options
 
 
 @click.command("verify")
@@ -34,11 +33,10 @@ from .cli_options import RESOLVE_AS_OF
               help="Check an environment built earlier at this path (no build).")
 @click.option("--conda-exe", type=click.Path(), default=None,
               help="Use this conda/mamba/micromamba instead of the embedded engine (also ENVREPRO_CONDA_EXE).")
-@click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
-              help="Map a channel to a mirror URL or local path (repeatable).")
+@CHANNEL_ALIAS
 @RESOLVE_AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@QUIET
 def verify_cmd(model_path: str, env_manager: str | None, against: str | None, expected: str | None,
                input_path: str | None, content_type: str, rtol: float, atol: float, overrides: tuple[str, ...],
                env_prefix: str | None, conda_exe: str | None, channel_aliases: tuple[str, ...],
@@ -52,17 +50,9 @@ def verify_cmd(model_path: str, env_manager: str | None, against: str | None, ex
     envrepro verify -m my-model --pip-requirements-override numpy==2.1.0
     Exit code: 0 the outputs match, 1 they differ (the differences are listed), 2 an error.
     """
-    from .verify import verify_model
+    from ..verify import verify_model
 
-    options: dict = {}
-    if resolve_as_of is not None:
-        options["resolve_as_of"] = resolve_as_of
-    if conda_exe:
-        options["conda_exe"] = conda_exe
-    if channel_aliases:
-        from .envs.conda_spec import parse_channel_alias
-
-        options["channel_alias"] = parse_channel_alias(channel_aliases)
+    options = engine_options(conda_exe, channel_aliases, resolve_as_of)
     result = verify_model(model_path, env_manager=env_manager, against=against, expected=expected,
                           input_path=input_path, content_type=content_type, rtol=rtol, atol=atol,
                           pip_requirements_override=list(overrides), env_prefix=env_prefix, quiet=quiet, **options)

@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .environments import Environment, create_env
 from .errors import EnvreproError
@@ -72,7 +73,8 @@ def check_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise EnvreproError(f"cannot listen on {host}: {exc.strerror}", hint="use an IP address or a known name")
+        raise EnvreproError(f"cannot listen on {host}: {exc.strerror}",
+                            hint="use an IP address or a known name") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine
@@ -124,16 +126,17 @@ def predict(model_uri: str | Path, input_data: Any = None, *, input_path: str | 
     input_name = str(input_path) if input_path is not None else "input_data"
     check_input(body, content_type, input_name)
     check_output(output_path)
-    env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
-                     quiet=quiet, **engine_options)
-    out = run_worker_predict(env, model_uri, body, content_type, str(output_path) if output_path else None,
-                             input_name=input_name)
+    with contextlib.ExitStack() as in_use:  # found in use: `env rm` cannot take it away before the worker runs
+        env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
+                         quiet=quiet, in_use=in_use, **engine_options)
+        out = run_worker_predict(env, model_uri, body, content_type, str(output_path) if output_path else None,
+                                 input_name=input_name)
     if output_path:
         return json.loads(Path(output_path).read_text())["predictions"]
     return json.loads(out)["predictions"]
 
 
-def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
+def server_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
                   max_request_bytes: int | None = None, env_manager: str | None = None,
                   pip_requirements_override: Sequence[str] | None = None, quiet: bool = False,
                   verbose: bool = False, access_log: bool = False, timeout: float | None = None,
@@ -149,12 +152,13 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
     check_listen(host, port)
     model = ModelDir.open(model_uri)
     spec = load_spec(model, name=str(model_uri))  # an unloadable model fails now, not after the build
-    env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
-                     quiet=quiet, **engine_options)
-    if env.cache_key is not None and os.name == "posix":
-        from .envs.cache import EnvCache
+    with contextlib.ExitStack() as in_use:  # held from the lookup until the inherited lock below is taken
+        env = create_env(model_uri, env_manager=env_manager, pip_requirements_override=pip_requirements_override,
+                         quiet=quiet, in_use=in_use, **engine_options)
+        if env.cache_key is not None and os.name == "posix":
+            from .envs.cache import EnvCache
 
-        EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
+            EnvCache().hold_across_exec(env.cache_key)  # inherited by the server: env rm/prune leave it alone
     args = ["--host", host, "--port", str(port), "--workers", str(workers), "--version", __version__]
     if max_request_bytes is not None:
         args += ["--max-request-bytes", str(max_request_bytes)]
@@ -165,4 +169,4 @@ def serve_command(model_uri: str | Path, *, host: str = "127.0.0.1", port: int =
     return worker_command(env.python, "serve", spec, *args, verbose=verbose, report="text")
 
 
-__all__ = ["predict", "serve_command"]
+__all__ = ["predict", "server_command"]

@@ -27,15 +27,16 @@ import os
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from ..envs.cache import envrepro_home
-from ..envs.pip_install import _ensure_pip, choose_installer, find_uv, run_tool
-from ..envs.progress import Progress
-from ..envs.rattler_engine import current_platform, install_records, prefix_python
 from ..errors import EnvironmentBuildError
-from .lockfile import LockedPackage, Lockfile, read_lockfile
+from ..home import envrepro_home
+from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
+from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
+from .progress import Progress
+from .rattler_engine import current_platform, install_records, prefix_python
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -189,7 +190,7 @@ def _record(pkg: LockedPackage, archive: Path) -> Any:
     subdir = pkg.url.split("#", 1)[0].rstrip("/").rsplit("/", 2)[-2]
     build = pkg.build or _build_from_filename(pkg.filename)
     record = rattler.PackageRecord(
-        pkg.name, pkg.version, getattr(rattler, "BuildString", str)(build), 0, subdir,
+        pkg.name, pkg.version, _build_string(rattler, build), 0, subdir,
         depends=[f"{name} {spec}".strip() for name, spec in pkg.dependencies.items()],
         sha256=bytes.fromhex(pkg.sha256) if pkg.sha256 else None, md5=bytes.fromhex(pkg.md5) if pkg.md5 else None,
     )
@@ -270,7 +271,7 @@ def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[
             cmd = [find_uv() or "uv", "pip", "install", "--python", os.fspath(python), *flags, "--no-deps",
                    "-r", os.fspath(req)]
         else:
-            _ensure_pip(python, progress)
+            ensure_pip(python, progress)
             cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *flags,
                    "--no-deps", "-r", os.fspath(req)]
         if not progress.enabled:
@@ -279,11 +280,16 @@ def _pip_install(tool: str, python: Path, lines: Sequence[str], flags: Sequence[
 
 
 def _create_venv(lock: Lockfile, prefix: Path, *, quiet: bool) -> Path:
-    from ..envs.venv_engine import create_venv, venv_python
+    from .venv_engine import create_venv
 
-    python_version = lock.metadata.custom.get("envrepro.python")
+    python_version = lock.metadata.custom.get(PYTHON_KEY)
     if not python_version:
         raise EnvironmentBuildError("the lock has no conda packages and does not say which Python to use",
                                     path=lock.path, hint="re-lock with `envrepro lock`")
     create_venv(prefix, python_version=python_version, quiet=quiet)
-    return venv_python(prefix)
+    return prefix_python(prefix)
+
+
+def _build_string(rattler: Any, build: str) -> Any:
+    """py-rattler 0.28 wants a BuildString; older releases a plain str."""
+    return getattr(rattler, "BuildString", str)(build)

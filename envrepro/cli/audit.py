@@ -6,9 +6,8 @@ import sys
 
 import click
 
-from .errors import EnvreproError
-
-DEFAULT_CHANNEL = "conda-forge"  # kept equal to envrepro.audit.DEFAULT_CHANNEL (tests/audit checks it)
+from ..errors import EnvreproError
+from ..model import DEFAULT_CHANNEL
 
 
 @click.command("audit")
@@ -27,8 +26,8 @@ def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None,
     goes on). Nothing from a model is ever imported or unpickled.
     """
     # Imported here so other commands do not pay for the audit's parser at start-up.
-    from .audit import audit_paths, check_target_channel, exit_code_after_fix, fix_report
-    from .audit.report import render_fixes, render_json, render_notes, render_table
+    from ..audit import audit_paths, check_target_channel, exit_code_after_fix, fix_report
+    from ..audit.report import render_fixes, render_json, render_notes, render_table
 
     if channel is not None and not (fix or dry_run):
         raise click.UsageError("--channel only applies with --fix")
@@ -51,6 +50,3 @@ def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None,
         click.echo(note, err=True)
     sys.exit(code)
 
-
-if __name__ == "__main__":
-    audit()

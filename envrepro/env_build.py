@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ..asof import ResolveAsOf, resolve_as_of
-from ..conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
-from ..envfiles import ModelEnv
-from ..model import ModelDir
-from ..requirements import installable, normalized, requirement_name
-from .cache import EnvCache
-from .venv_engine import create_venv, venv_cache_fields, venv_python
+from .asof import ResolveAsOf, resolve_as_of
+from .conda_to_pip import UNTRANSLATABLE_HINT, describe_untranslatable
+from .envfiles import ModelEnv
+from .envs.cache import EnvCache
+from .envs.prefix import prefix_python
+from .envs.venv_engine import create_venv, venv_cache_fields
+from .model import ModelDir
+from .requirements import installable, normalized, requirement_name
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,10 @@ class _FixedPrefix:
     def key_for(fields: Mapping[str, Any]) -> str:
         return EnvCache.key_for(fields)
 
-    def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any]) -> Path:
+    def get_or_build(self, key: str, builder: Any, meta: Mapping[str, Any], *, in_use: Any = None) -> Path:
         import shutil
 
-        from ..errors import EnvironmentBuildError
+        from .errors import EnvironmentBuildError
 
         if self.prefix.exists() and any(self.prefix.iterdir()):
             raise EnvironmentBuildError("the target prefix already exists and is not empty", path=self.prefix,
@@ -62,14 +65,16 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     conda_exe: str | os.PathLike | None = None, channel_alias: Mapping[str, str] | None = None,
                     from_lock: bool | None = None, cache: EnvCache | None = None,
                     prefix: str | os.PathLike | None = None,
-                    resolve_as_of: str | date | datetime | None = None) -> BuiltEnv:
+                    resolve_as_of: str | date | datetime | None = None,
+                    in_use: contextlib.ExitStack | None = None) -> BuiltEnv:
     """Build (or find in the cache) the environment ``env`` of ``model`` with ``manager``.
 
     With ``prefix`` the environment is built at that path instead of the cache (e.g. in a Dockerfile).
     What the model leaves unpinned resolves as of its save time (``resolve_as_of``: a date, or "now" for
-    today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff.
+    today; see :mod:`envrepro.asof`). A lock is exact: it needs no cutoff. With ``in_use``, a cached
+    environment is held in use until that stack closes (see :meth:`EnvCache.get_or_build`).
     """
-    cache = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())  # type: ignore[assignment]
+    store: EnvCache | _FixedPrefix = _FixedPrefix(Path(prefix)) if prefix is not None else (cache or EnvCache())
     meta: dict[str, Any] = {"model": str(model.path.resolve()), "manager": manager,
                             "pip_override": list(override)}
     as_of = model_resolve_as_of(model, resolve_as_of)  # a bad --resolve-as-of fails before anything is built
@@ -77,16 +82,16 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         _warn_untranslatable(model, env, manager)
     lock = _lock_to_use(model, manager, from_lock)
     if lock is not None:
-        return _build_from_lock(model, lock, override, cache, meta, quiet=quiet)
+        return _build_from_lock(model, lock, override, store, meta, quiet=quiet, in_use=in_use)
     meta["resolve_as_of"] = as_of.to_dict()
     cutoff = as_of.cutoff
     if manager == "conda":
-        from .conda_spec import parse_conda_env
-        from .external_conda import resolve_conda_exe
-        from .rattler_engine import prefix_python
+        from .envs.conda_spec import parse_conda_env
+        from .envs.external_conda import resolve_conda_exe
 
         conda_path = env.sources.get("conda")
-        spec = parse_conda_env(conda_path) if conda_path else parse_conda_env(env.conda, base_dir=model.path)
+        spec = (parse_conda_env(conda_path, root=model.path) if conda_path
+                else parse_conda_env(env.conda, base_dir=model.path, root=model.path))
         spec = replace(spec, pip_requirements=tuple(installable(spec.pip_requirements)))
         exe = resolve_conda_exe(conda_exe)
         fields = spec.cache_fields(channel_alias)
@@ -94,16 +99,16 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
         fields["conda_exe"] = str(exe) if exe else None
         if _model_relative(spec.pip_requirements):
             fields["model"] = meta["model"]
-        key = cache.key_for(_with_cutoff(fields, as_of))
+        key = store.key_for(_with_cutoff(fields, as_of))
 
         def build(prefix: Path) -> None:
-            from . import create_conda_env
+            from .envs import create_conda_env
 
             _announce(as_of, quiet)
             create_conda_env(spec, prefix, channel_alias=channel_alias, conda_exe=exe, pip_override=override,
                              quiet=quiet, exclude_newer=cutoff)
 
-        prefix = cache.get_or_build(key, build, meta)
+        prefix = store.get_or_build(key, build, meta, in_use=in_use)
         return BuiltEnv(prefix, prefix_python(prefix), key)
 
     requirements = installable(env.requirements)
@@ -112,7 +117,7 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                                pip_override=override)
     if _model_relative(env.requirements):
         fields["model"] = meta["model"]
-    key = cache.key_for(_with_cutoff(fields, as_of))
+    key = store.key_for(_with_cutoff(fields, as_of))
 
     def build_venv(prefix: Path) -> None:
         _announce(as_of, quiet)
@@ -120,8 +125,8 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
                     requirements=requirements, constraints=env.constraints, tool=manager,  # type: ignore[arg-type]
                     quiet=quiet, pip_override=override, cwd=model.path, exclude_newer=cutoff)
 
-    prefix = cache.get_or_build(key, build_venv, meta)
-    return BuiltEnv(prefix, venv_python(prefix), key)
+    prefix = store.get_or_build(key, build_venv, meta, in_use=in_use)
+    return BuiltEnv(prefix, prefix_python(prefix), key)
 
 
 def _warn_untranslatable(model: ModelDir, env: ModelEnv, manager: str) -> None:
@@ -145,7 +150,7 @@ def _with_cutoff(fields: dict[str, Any], as_of: ResolveAsOf) -> dict[str, Any]:
 
 
 def _announce(as_of: ResolveAsOf, quiet: bool) -> None:
-    from .progress import Progress
+    from .envs.progress import Progress
 
     if as_of.cutoff is not None:
         Progress(quiet=quiet).step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
@@ -165,8 +170,8 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
     """
     import logging
 
-    from ..errors import EnvironmentBuildError
-    from ..lock.locate import find_lock  # the rest of envrepro.lock only once a lock exists (start-up time)
+    from .errors import EnvironmentBuildError
+    from .lock.locate import find_lock  # the rest of envrepro.lock only once a lock exists (start-up time)
 
     if from_lock is False:
         return None
@@ -176,10 +181,11 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
             raise EnvironmentBuildError("--from-lock given but the model has no lock file", path=model.path,
                                         hint="create one with `envrepro lock -m MODEL`")
         return None
-    from ..lock import check_lock, read_lockfile
+    from .lock import check_lock, read_lockfile
+    from .lockfile import KIND_KEY
 
     if not from_lock:
-        kind = read_lockfile(lock).metadata.custom.get("envrepro.kind", "conda")
+        kind = read_lockfile(lock).metadata.custom.get(KIND_KEY, "conda")
         if (kind == "conda") != (manager == "conda"):
             return None
     status = check_lock(model.path, lock)
@@ -196,15 +202,13 @@ def _lock_to_use(model: ModelDir, manager: str, from_lock: bool | None) -> Path 
 
 
 def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache: EnvCache | _FixedPrefix,
-                     meta: dict[str, Any], *, quiet: bool) -> BuiltEnv:
+                     meta: dict[str, Any], *, quiet: bool, in_use: contextlib.ExitStack | None) -> BuiltEnv:
     import hashlib
-
-    from ..lock.install import install_from_lock
-    from .pip_install import install_requirements
-    from .rattler_engine import prefix_python
-
     import platform
     import sys
+
+    from .envs.from_lock import install_from_lock
+    from .envs.pip_install import install_requirements
 
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     key = cache.key_for({"engine": "lock", "lock_sha256": digest, "platform": f"{sys.platform}-{platform.machine()}",
@@ -216,5 +220,5 @@ def _build_from_lock(model: ModelDir, lock: Path, override: Sequence[str], cache
         if override:
             install_requirements(prefix_python(prefix), list(override), quiet=quiet)
 
-    prefix = cache.get_or_build(key, build, meta)
+    prefix = cache.get_or_build(key, build, meta, in_use=in_use)
     return BuiltEnv(prefix, prefix_python(prefix), key)

@@ -6,25 +6,25 @@ import tempfile
 
 import click
 
-from .cli_bundle import MODEL, MODEL_HELP
+from ..docker.platforms import DOCKER_PLATFORMS
+from .options import CHANNEL_ALIAS, MODEL, MODEL_HELP, QUIET, alias_map
 
 
 def _image_options(func):
     options = [
         click.option("-m", "--model", "model_path", required=True, type=MODEL, help=MODEL_HELP),
-        click.option("--platform", type=click.Choice(["linux-64", "linux-aarch64"]), default="linux-64",
+        click.option("--platform", type=click.Choice(list(DOCKER_PLATFORMS)), default="linux-64",
                      show_default=True, help="Platform of the image (and of the lock it installs)."),
         click.option("--pip-only", is_flag=True,
                      help="When the model needs locking: lock python_env.yaml/requirements.txt (a venv on the "
                           "image's Python) instead of conda.yaml."),
-        click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
-                     help="Map a channel to a mirror URL or local path when locking (repeatable)."),
+        CHANNEL_ALIAS,
         click.option("--base-image", default=None, metavar="IMAGE",
                      help="Base of both stages instead of python:X.Y-slim (e.g. a registry mirror's copy)."),
         click.option("--bundle", is_flag=True,
                      help="Make the context build with no network: the model's packages as a bundle and envrepro's "
                           "tooling as wheels (only the base image is needed)."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress output."),
+        QUIET,
     ]
     for option in reversed(options):
         func = option(func)
@@ -33,11 +33,10 @@ def _image_options(func):
 
 def _generate(model_path: str, output_dir: str, platform: str, pip_only: bool, channel_aliases: tuple[str, ...],
               base_image: str | None, bundle: bool, quiet: bool):
-    from .docker import generate_context
-    from .envs.conda_spec import parse_channel_alias
+    from ..docker import generate_context
 
     context = generate_context(model_path, output_dir, platform=platform, pip_only=pip_only,
-                               channel_alias=parse_channel_alias(channel_aliases) or None, base_image=base_image,
+                               channel_alias=alias_map(channel_aliases), base_image=base_image,
                                quiet=quiet, bundle=bundle)
     for note in context.notes:
         click.echo(f"envrepro: {note}", err=True)
@@ -69,7 +68,7 @@ def generate_dockerfile(model_path: str, platform: str, pip_only: bool, channel_
 def build_docker(model_path: str, platform: str, pip_only: bool, channel_aliases: tuple[str, ...],
                  base_image: str | None, bundle: bool, quiet: bool, name: str, output_dir: str | None) -> None:
     """Generate the build context (see generate-dockerfile) and build it with the Docker engine."""
-    from .docker import build_image, require_engine
+    from ..docker import build_image, require_engine
 
     require_engine(model_path)  # before any locking or wheel building
     if output_dir is not None:

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from .cli_options import RESOLVE_AS_OF
-from .errors import EnvreproError
+from ..errors import EnvreproError
+from .options import CHANNEL_ALIAS, QUIET, RESOLVE_AS_OF, alias_map
 
 
 @click.command("lock")
@@ -38,11 +38,10 @@ from .errors import EnvreproError
                    "(empty VERSION removes it; repeatable).")
 @click.option("--conda-exe", type=click.Path(), default=None,
               help="Solve with conda-lock and this conda/mamba/micromamba instead of the embedded engine.")
-@click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
-              help="Map a channel to a mirror URL or local path (repeatable).")
+@CHANNEL_ALIAS
 @click.option("--no-record", is_flag=True, help="Do not record the lock's path in MLmodel.")
 @RESOLVE_AS_OF
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@QUIET
 def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lockfile: str | None, check: bool,
              render: str | None, dev: bool, extras: tuple[str, ...], pip_only: bool,
              virtual_packages: tuple[str, ...], conda_exe: str | None, channel_aliases: tuple[str, ...],
@@ -55,8 +54,7 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
     envrepro lock -m my-model --render explicit -p linux-64 -o explicit.txt
     envrepro env create -m my-model --from-lock
     """
-    from . import lock as api
-    from .envs.conda_spec import parse_channel_alias
+    from .. import lock as api
 
     if check and render:
         raise EnvreproError("--check and --render cannot be combined")
@@ -67,23 +65,12 @@ def lock_cmd(model_path: str, platforms: tuple[str, ...], output: str | None, lo
     if render:
         if len(platforms) > 1:
             raise EnvreproError("--render takes one -p platform", hint="run it once per platform")
-        from .envs.rattler_engine import current_platform
-        from .model import ModelDir
-
-        path = lockfile or api.find_lock(ModelDir.open(model_path).path)
-        if path is None:
-            raise EnvreproError("the model has no lock file", path=model_path,
-                                hint="create one with `envrepro lock`")
-        text = api.render_lock(api.read_lockfile(path), render,  # type: ignore[arg-type]
-                               platforms[0] if platforms else current_platform(), dev=dev, extras=extras)
-        if output:
-            from .fsutil import atomic_write_text
-
-            atomic_write_text(output, text)
-        else:
+        text = api.render_model_lock(model_path, render, platforms[0] if platforms else None,  # type: ignore[arg-type]
+                                     lockfile=lockfile, dev=dev, extras=extras, output=output)
+        if not output:
             click.echo(text, nl=False)
         return
-    path = api.lock_model(model_path, platforms, output, channel_alias=parse_channel_alias(channel_aliases) or None,
+    path = api.lock_model(model_path, platforms, output, channel_alias=alias_map(channel_aliases),
                           conda_exe=conda_exe, quiet=quiet, virtual_packages=virtual_packages, pip_only=pip_only,
                           record=not no_record, resolve_as_of=resolve_as_of)
     click.echo(f"wrote {path}")

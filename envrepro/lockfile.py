@@ -14,23 +14,31 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import yaml
 
-from ..errors import ModelFormatError
-from ..fsutil import atomic_write_text
-from ..yamlio import load_yaml_file
+from .errors import ModelFormatError
+from .fsutil import atomic_write_text
+from .yamlio import load_yaml_file
 
 LOCK_VERSION = 1
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 10x faster on big locks
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _VCS = ("git+", "hg+", "svn+", "bzr+")  # pip's VCS URL schemes (conda-lock writes git+ only)
 DEFAULT_LOCK_NAME = "conda-lock.yml"
-KIND_KEY = "envrepro.kind"  # custom_metadata key that only envrepro's own locks carry
+# Keys of the lock's custom_metadata that envrepro writes (only envrepro's own locks carry KIND_KEY).
+KIND_KEY = "envrepro.kind"
+PYTHON_KEY = "envrepro.python"
+VPKG_KEY = "envrepro.virtual_packages."  # + platform
+VERSION_KEY = "envrepro.version"
+SOLVER_KEY = "envrepro.solver"
+RESOLVE_AS_OF_KEY = "envrepro.resolve_as_of"
+CHANNEL_ALIAS_KEY = "envrepro.channel_alias"
 Manager = Literal["conda", "pip"]
 
 _HEADER = """\

@@ -1,31 +1,12 @@
-"""``envrepro bundle``, and ``-m MODEL`` accepting a bundle file wherever a model directory is read (docs/bundles.md)."""
+"""``envrepro bundle``, and ``env create --from-bundle`` (docs/bundles.md)."""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import click
 
-
-class ModelOrBundle(click.ParamType):
-    """A model directory, or a bundle file: unpacked (once, verified) and replaced by its model directory."""
-
-    name = "MODEL"
-
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        text = os.fspath(value)
-        if not os.path.isfile(text):
-            return text  # a directory (or a missing path: the command names it)
-        from .bundle.unpack import is_bundle, open_bundle
-
-        if not is_bundle(text):
-            return text
-        quiet = bool(ctx is not None and ctx.params.get("quiet"))
-        return str(open_bundle(text, quiet=quiet).model_dir)
-
-
-MODEL = ModelOrBundle()
-MODEL_HELP = "Model directory, or a bundle file (envrepro bundle)."
+from .options import CHANNEL_ALIAS, QUIET, alias_map
 
 
 @click.command("bundle")
@@ -37,9 +18,8 @@ MODEL_HELP = "Model directory, or a bundle file (envrepro bundle)."
 @click.option("--env-manager", type=click.Choice(["uv", "virtualenv", "conda"]), default=None,
               help="The environment the bundle installs: conda (brings its own Python) or a venv "
                    "[default: uv when installed, else virtualenv].")
-@click.option("--channel-alias", "channel_aliases", multiple=True, metavar="NAME=URL",
-              help="Map a channel to a mirror URL or local path when locking (repeatable).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@CHANNEL_ALIAS
+@QUIET
 def bundle_cmd(model_path: str, output: str, platforms: tuple[str, ...], env_manager: str | None,
                channel_aliases: tuple[str, ...], quiet: bool) -> None:
     """Write one file with the model, its lock and every package it needs, to install with no network.
@@ -51,11 +31,10 @@ def bundle_cmd(model_path: str, output: str, platforms: tuple[str, ...], env_man
     envrepro env create --from-bundle my-model.tar
     envrepro predict -m my-model.tar -i input.json
     """
-    from .bundle import create_bundle
-    from .envs.conda_spec import parse_channel_alias
+    from ..bundle import create_bundle
 
     summary = create_bundle(model_path, output, platforms=platforms, env_manager=env_manager,
-                            channel_alias=parse_channel_alias(channel_aliases) or None, quiet=quiet)
+                            channel_alias=alias_map(channel_aliases), quiet=quiet)
     if summary.manifest.lock_note:
         click.echo(f"envrepro: {summary.manifest.lock_note}", err=True)
     click.echo(summary.describe())
@@ -66,12 +45,12 @@ def bundle_cmd(model_path: str, output: str, platforms: tuple[str, ...], env_man
 
 
 def env_from_bundle(bundle: str, conflicts: dict[str, object], *, env_manager: str | None, prefix: str | None,
-                    quiet: bool):  # type: ignore[no-untyped-def]
+                    quiet: bool) -> Any:
     """``env create --from-bundle``: the bundle's environment, installed from its packages only.
 
     ``conflicts`` are the other options given (name → value): any that is set is refused."""
-    from .bundle import create_env_from_bundle
-    from .errors import EnvreproError
+    from ..bundle import create_env_from_bundle
+    from ..errors import EnvreproError
 
     given = [name for name, value in conflicts.items() if value]
     if given:

@@ -1,0 +1,5 @@
+"""``python -m envrepro.cli``."""
+
+from .main import main
+
+main()
