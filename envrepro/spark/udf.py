@@ -8,8 +8,7 @@ No ``from __future__ import annotations`` here: pyspark reads the UDF's type hin
 """
 
 import logging
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Iterator, Tuple, Union  # noqa: UP035 -- pyspark's type-hint reader knows these forms only
 
 import pandas as pd
 
@@ -18,6 +17,8 @@ from .executor import score_batches
 from .shipping import Shipment
 
 log = logging.getLogger(__name__)
+# typing's Iterator/Tuple/Union, not tuple or |: pyspark infers the UDF's kind from its hints and knows only these.
+_Batches = Iterator[Tuple[Union[pd.Series, pd.DataFrame], ...]]  # noqa: UP006, UP007
 
 
 class ModelUDF:
@@ -55,7 +56,7 @@ def _pandas_udf(ship: Shipment, by_position: bool) -> Any:
 
     out = pd.DataFrame if isinstance(ship.result_type, StructType) else pd.Series
 
-    def predict(batches: Iterator[tuple[pd.Series | pd.DataFrame, ...]]) -> Iterator[out]:  # type: ignore[valid-type]
+    def predict(batches: _Batches) -> Iterator[out]:  # type: ignore[valid-type]
         return score_batches(ship, by_position, batches)
 
     return pandas_udf(predict, returnType=ship.result_type)  # type: ignore[call-overload]
