@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,17 +27,23 @@ from .progress import Progress
 Installer = Literal["auto", "uv", "pip"]
 
 
+_FIND_UV_LOCK = threading.Lock()
+
+
 def find_uv() -> str | None:
     """The uv binary: ``ENVREPRO_UV``, the one shipped by the ``uv`` Python package, else PATH."""
     explicit = os.environ.get("ENVREPRO_UV")
     if explicit:
         return shutil.which(explicit)
-    try:
-        from uv import find_uv_bin  # the PyPI 'uv' package ships its binary
+    # uv's finder reads sysconfig, whose first use is not thread-safe before Python 3.13 (another thread can
+    # see its variables half-filled: "EXE" is None); lock platforms are resolved from several threads.
+    with _FIND_UV_LOCK:
+        try:
+            from uv import find_uv_bin  # the PyPI 'uv' package ships its binary
 
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
+            return find_uv_bin()
+        except (ImportError, FileNotFoundError):
+            return shutil.which("uv")
 
 
 def choose_installer(installer: Installer = "auto") -> Literal["uv", "pip"]:
