@@ -66,15 +66,14 @@ def compose(text: str) -> yaml.Node | None:
 
 
 def _too_deep(root: yaml.Node | None) -> str | None:
-    stack = [(root, 0)] if root is not None else []
+    """Whether a node sits deeper than MAX_DEPTH; only collections are walked (scalars have no children)."""
+    stack = [(root, 0)] if isinstance(root, (yaml.SequenceNode, yaml.MappingNode)) else []
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if node.value and depth + 1 > MAX_DEPTH:  # its children are that deep
             return f"YAML nested more than {MAX_DEPTH} levels deep"
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend((part, depth + 1) for pair in node.value for part in pair)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, yaml.ScalarNode))
     return None
 
 
