@@ -227,9 +227,10 @@ class _ProbeCache:
 
     Asking an interpreter costs a process start (0.05-0.5 s on a busy machine, for each of the ~10 Pythons a
     developer machine has). The answers are kept in ``$ENVREPRO_HOME/interpreters.json``, keyed by the real
-    path and the identity of the file and of its libpython (inode, size, mtime; see ``_identity``): reinstalling,
-    upgrading or replacing an interpreter changes one of them and it is asked again. Scripts (``#!``) are never remembered: what
-    they run can change while they do not. The running interpreter is known without asking.
+    path and the identity of the file and of its libpython (inode, size, mtime; see ``_identity``):
+    reinstalling, upgrading or replacing an interpreter changes one of them and it is asked again. Scripts
+    (``#!``) are never remembered: what they run can change while they do not. The running interpreter is known
+    without asking.
     """
 
     FILE = "interpreters.json"

@@ -15,8 +15,8 @@ from ..asof import ResolveAsOf
 from ..asof import resolve_as_of as resolve_as_of_for
 from ..envs.conda_spec import resolve_channel
 from ..envs.external_conda import resolve_conda_exe
-from ..envs.rattler_engine import conda_gateway
 from ..envs.progress import Progress
+from ..envs.rattler_engine import conda_gateway
 from ..errors import EnvironmentBuildError, EnvreproError
 from ..lockfile import (
     CHANNEL_ALIAS_KEY,

@@ -69,7 +69,8 @@ def test_uv_is_found_from_many_threads_at_once():
     # thread-safe before Python 3.13. A fresh interpreter each time: that first use is what races.
     code = ("import sys, threading\nsys.setswitchinterval(1e-6)\nfrom envrepro.envs.pip_install import find_uv\n"
             "found, errors = [], []\n"
-            "def go():\n    try:\n        found.append(find_uv())\n    except Exception as exc:\n        errors.append(exc)\n"
+            "def go():\n    try:\n        found.append(find_uv())\n"
+            "    except Exception as exc:\n        errors.append(exc)\n"
             "threads = [threading.Thread(target=go) for _ in range(16)]\n"
             "[t.start() for t in threads]\n[t.join() for t in threads]\n"
             "print(len(errors), len(set(found)), None in found)\n")
