@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..yamlio import node_graph_problem
+from ..yamlio import MAX_DEPTH, node_graph_problem
 from .channels import classify_channel, classify_url, is_defaults, spec_channel_span
 from .findings import LOCK, Finding, ModelInfo
 
@@ -56,10 +56,25 @@ def compose(text: str) -> yaml.Node | None:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise Malformed(f"malformed YAML{where}: {problem}") from None
-    problem = node_graph_problem(root)  # an alias bomb would blow up every walk over the nodes (and --fix)
+    # An alias bomb or a recursive document would blow up every walk over the nodes (and --fix). Without an
+    # anchor ("&") there is no alias: the nodes form a tree, and only its depth needs checking (much cheaper
+    # than the alias accounting, which was half of a scan's time).
+    problem = node_graph_problem(root) if "&" in text else _too_deep(root)
     if problem is not None:
         raise Malformed(f"refused: {problem}")
     return root
+
+
+def _too_deep(root: yaml.Node | None) -> str | None:
+    """Whether a node sits deeper than MAX_DEPTH; only collections are walked (scalars have no children)."""
+    stack = [(root, 0)] if isinstance(root, (yaml.SequenceNode, yaml.MappingNode)) else []
+    while stack:
+        node, depth = stack.pop()
+        if node.value and depth + 1 > MAX_DEPTH:  # its children are that deep
+            return f"YAML nested more than {MAX_DEPTH} levels deep"
+        children = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, yaml.ScalarNode))
+    return None
 
 
 def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:

@@ -204,7 +204,7 @@ class Scanner:
                 referenced = mlmodel_env_files(root)
         for ref in referenced:
             target = os.path.join(path, ref)
-            if not is_inside(path, ref):  # never audited, so never "fixed": it is not the model's to change
+            if not (_entry_of(path, ref) or is_inside(path, ref)):  # never audited, so never "fixed"
                 self._problem(mlmodel, f"names the conda env file {ref!r}, which is outside the model directory "
                                        "(symlinks followed): not audited")
                 self._seen.add(os.path.normpath(target))
@@ -281,3 +281,11 @@ class Scanner:
 def audit_paths(paths: Iterable[str | os.PathLike]) -> AuditReport:
     """Audit files and directory trees; never raises for bad input (it is reported in ``problems``)."""
     return Scanner().scan(paths)
+
+
+def _entry_of(directory: str, name: str) -> bool:
+    """``name`` is a plain entry of ``directory`` that is not a symlink, so inside it without resolving every
+    component of both paths (``is_inside``: a dozen lstat calls, a fifth of a scan of 10k models)."""
+    plain = name not in ("", ".", "..") and os.sep not in name and not (os.altsep and os.altsep in name)
+    return plain and not os.path.islink(os.path.join(directory, name))
+

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -242,9 +243,15 @@ class EnvCache:
 
 
 def env_python_version(prefix: Path) -> str | None:
-    """The version of the environment's own python (None when it has none, e.g. a conda env without python)."""
+    """The version of the environment's own python (None when it has none, e.g. a conda env without python).
+
+    A venv's pyvenv.cfg says it (``version`` from venv and virtualenv, ``version_info`` from uv), which saves
+    starting the interpreter; otherwise the interpreter is asked."""
     import subprocess
 
+    recorded = _pyvenv_version(prefix / "pyvenv.cfg")
+    if recorded is not None:
+        return recorded
     for rel in ("bin/python", "python.exe", "Scripts/python.exe"):
         exe = prefix / rel
         if exe.exists():
@@ -254,6 +261,19 @@ def env_python_version(prefix: Path) -> str | None:
             except (OSError, subprocess.SubprocessError):
                 return None
             return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+    return None
+
+
+def _pyvenv_version(cfg: Path) -> str | None:
+    try:
+        lines = cfg.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    values = {key.strip(): value.strip() for key, _, value in (line.partition("=") for line in lines)}
+    for key in ("version", "version_info"):  # a final release only: "3.11.7" (virtualenv's is "3.11.7.final.0")
+        match = re.fullmatch(r"(\d+\.\d+\.\d+)(\.final\.0)?", values.get(key, ""))
+        if match:
+            return match.group(1)
     return None
 
 

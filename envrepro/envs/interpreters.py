@@ -4,16 +4,24 @@ Searched, in order: ``ENVREPRO_PYTHON_SEARCH`` (interpreters or directories, ``o
 running interpreter, ``PATH`` (pyenv's shims skipped: they only answer for the active version), pyenv's
 versions, uv-managed Pythons. An exact version wins; otherwise the same minor version is used with an
 :class:`InterpreterVersionWarning`; otherwise :class:`EnvironmentBuildError` lists what was found.
+
+Each candidate is asked its version by running it, once: answers are remembered across runs (``_ProbeCache``),
+and an exact request stops at the first exact CPython in search order (the running interpreter needs no asking),
+so a machine with many Pythons does not start each of them on every build.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import glob
+import json
 import os
+import platform
 import re
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +33,6 @@ SEARCH_ENV = "ENVREPRO_PYTHON_SEARCH"
 _PROBE = ("import sys, platform; sys.stdout.write('%d.%d.%d %s' % "
           "(tuple(sys.version_info[:3]) + (platform.python_implementation(),)))")
 _NAME = re.compile(r"^python(\d(\.\d+)?)?(\.exe)?$", re.IGNORECASE)
-_probe_cache: dict[tuple[str, float], tuple[str, str] | None] = {}
 
 
 class InterpreterVersionWarning(UserWarning):
@@ -55,7 +62,12 @@ def find_interpreter(version: str, *, search: Sequence[str | os.PathLike] | None
     wanted = _release(version)
     if wanted is None:
         raise EnvironmentBuildError(f"invalid Python version {version!r}", hint="use a version like 3.11.7 or 3.11")
-    found = discover_interpreters(search)
+    candidates = _unique(_candidates(search))
+    if len(wanted) >= 3:
+        early = _first_exact(candidates, wanted)
+        if early is not None:  # nothing searched before it can win: the rest need not be asked
+            return early
+    found = _describe(candidates)
     cpython_first = sorted(found, key=lambda i: i.implementation != "CPython")
     exact = [i for i in cpython_first if _found_release(i)[: len(wanted)] == wanted]
     if len(wanted) < 3:
@@ -77,6 +89,21 @@ def find_interpreter(version: str, *, search: Sequence[str | os.PathLike] | None
         f"no Python {version} found; interpreters found: {listing}",
         hint=f"install it with {install_hint(version)}, or add its directory to PATH or to {SEARCH_ENV}",
     )
+
+
+def _first_exact(candidates: Sequence[Path], wanted: tuple[int, ...]) -> Interpreter | None:
+    """The first CPython of exactly ``wanted`` in search order, when one is known without running anything
+    (the running interpreter, or a probe remembered from an earlier run); only what comes before it is asked.
+    A PyPy match is not enough: a CPython later in the order would still win."""
+    known = [_PROBES.known(path) for path in candidates]
+    hit = next((i for i, info in enumerate(known)
+                if info is not None and info[1] == "CPython" and _release(info[0] or "") == wanted), None)
+    if hit is None:
+        return None
+    for interpreter in _describe(candidates[: hit + 1]):
+        if interpreter.implementation == "CPython" and _found_release(interpreter) == wanted:
+            return interpreter
+    return None  # pragma: no cover - the hit itself matches
 
 
 def install_hint(version: str) -> str:
@@ -116,7 +143,11 @@ def _uv_downloads() -> list[tuple[int, ...]]:
 
 def discover_interpreters(search: Sequence[str | os.PathLike] | None = None) -> list[Interpreter]:
     """Every distinct working interpreter in the search places, in search order."""
-    candidates = list(_candidates(search))
+    return _describe(_unique(_candidates(search)))
+
+
+def _unique(candidates: Iterable[Path]) -> list[Path]:
+    """Executable files, each real file once (the first path naming it wins)."""
     seen: set[str] = set()
     unique: list[Path] = []
     for path in candidates:
@@ -125,9 +156,22 @@ def discover_interpreters(search: Sequence[str | os.PathLike] | None = None) -> 
             continue
         seen.add(real)
         unique.append(path)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        probes = list(pool.map(_probe, unique))
-    return [Interpreter(path, info[0], info[1]) for path, info in zip(unique, probes) if info is not None]
+    return unique
+
+
+def _describe(paths: Sequence[Path]) -> list[Interpreter]:
+    """The interpreters among ``paths``, asking (in parallel) only those whose answer is not known."""
+    unknown = [path for path in paths if _PROBES.known(path) is None]
+    if unknown:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(unknown))) as pool:
+            list(pool.map(_PROBES.probe, unknown))
+        _PROBES.save()
+    found = []
+    for path in paths:
+        version, implementation = _PROBES.known(path) or (None, None)
+        if version and implementation:
+            found.append(Interpreter(path, version, implementation))
+    return found
 
 
 def _candidates(search: Sequence[str | os.PathLike] | None) -> Iterable[Path]:
@@ -175,20 +219,131 @@ def _expand(path: Path, *, only_dir: bool = False) -> Iterable[Path]:
         yield path
 
 
-def _probe(path: Path) -> tuple[str, str] | None:
-    try:
-        key = (os.path.realpath(path), os.stat(path).st_mtime)
-    except OSError:
-        return None
-    if key not in _probe_cache:
+_Answer = tuple[str | None, str | None]  # (version, implementation); (None, None): not an interpreter
+
+
+class _ProbeCache:
+    """What each interpreter answered to the version probe, remembered across runs.
+
+    Asking an interpreter costs a process start (0.05-0.5 s on a busy machine, for each of the ~10 Pythons a
+    developer machine has). The answers are kept in ``$ENVREPRO_HOME/interpreters.json``, keyed by the real
+    path and the identity of the file and of its libpython (inode, size, mtime; see ``_identity``):
+    reinstalling, upgrading or replacing an interpreter changes one of them and it is asked again. Scripts
+    (``#!``) are never remembered: what they run can change while they do not. The running interpreter is known
+    without asking.
+    """
+
+    FILE = "interpreters.json"
+    SCHEMA = 1
+
+    def __init__(self) -> None:
+        # real path -> (identity, version, implementation, remembered across runs)
+        self._answers: dict[str, tuple[list[int], str | None, str | None, bool]] = {}
+        self._loaded_from: Path | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def _file(self) -> Path:
+        from ..home import envrepro_home
+
+        return envrepro_home() / self.FILE
+
+    def _load(self) -> None:
+        path = self._file()
+        if self._loaded_from == path:
+            return
+        self._answers, self._loaded_from, self._dirty = {}, path, False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(data, dict) or data.get("schema") != self.SCHEMA:
+            return
+        for real, entry in (data.get("interpreters") or {}).items():
+            if (isinstance(entry, dict) and isinstance(entry.get("stat"), list)
+                    and all(isinstance(v, int) for v in entry["stat"])
+                    and all(isinstance(entry.get(k), (str, type(None))) for k in ("version", "implementation"))):
+                self._answers[real] = (entry["stat"], entry["version"], entry["implementation"], True)
+
+    def known(self, path: Path) -> _Answer | None:
+        """Its (version, implementation), ``(None, None)`` when it does not answer, None when it must be asked."""
+        real, identity = _identity(path)
+        if identity is None:
+            return None, None
+        if sys.executable and real == os.path.realpath(sys.executable):
+            return "%d.%d.%d" % sys.version_info[:3], platform.python_implementation()
+        with self._lock:
+            self._load()
+            entry = self._answers.get(real)
+        return (entry[1], entry[2]) if entry is not None and entry[0] == identity else None
+
+    def probe(self, path: Path) -> None:
+        """Run the interpreter's version probe and remember the answer."""
+        real, identity = _identity(path)
+        if identity is None:
+            return
+        version = implementation = None
         try:
             proc = subprocess.run([os.fspath(path), "-c", _PROBE], capture_output=True, text=True, timeout=20,
                                   stdin=subprocess.DEVNULL)
             parts = proc.stdout.split()
-            _probe_cache[key] = (parts[0], parts[1]) if proc.returncode == 0 and len(parts) == 2 else None
+            if proc.returncode == 0 and len(parts) == 2 and _release(parts[0]) is not None:
+                version, implementation = parts
         except (OSError, subprocess.SubprocessError):
-            _probe_cache[key] = None
-    return _probe_cache[key]
+            pass
+        with self._lock:
+            self._load()
+            self._answers[real] = (identity, version, implementation, not _is_script(real))
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the answers worth remembering (of interpreters still there), on top of what another process
+        may have written since; best effort: this is a cache."""
+        with self._lock:
+            if not self._dirty or self._loaded_from is None:
+                return
+            ours = self._answers
+            target, self._loaded_from = self._loaded_from, None
+            self._load()  # the file as it is now, under ours
+            self._answers.update(ours)
+            self._dirty = False
+            entries = {real: {"stat": st, "version": v, "implementation": impl}
+                       for real, (st, v, impl, keep) in self._answers.items() if keep and os.path.exists(real)}
+        with contextlib.suppress(OSError):
+            from ..fsutil import atomic_write_text
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, json.dumps({"schema": self.SCHEMA, "interpreters": entries}, indent=1,
+                                                 sort_keys=True) + "\n")
+
+
+def _identity(path: Path) -> tuple[str, list[int] | None]:
+    """The real path and what changes when that interpreter is replaced or rewritten (None: it is not there):
+    the file's inode, size, mtime and ctime, and those of the libpython next to it (a shared build's launcher,
+    pyenv's for one, is a few kB that stay the same across patch releases: the version is in the library)."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return real, None
+    identity = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    lib_dir = os.path.join(os.path.dirname(os.path.dirname(real)), "lib")
+    for lib in sorted({os.path.realpath(p) for p in glob.glob(os.path.join(glob.escape(lib_dir), "libpython*"))}):
+        with contextlib.suppress(OSError):
+            lib_st = os.stat(lib)
+            identity += [lib_st.st_ino, lib_st.st_size, lib_st.st_mtime_ns]
+    return real, identity
+
+
+def _is_script(real: str) -> bool:
+    try:
+        with open(real, "rb") as fh:
+            return fh.read(2) == b"#!"
+    except OSError:
+        return True
+
+
+_PROBES = _ProbeCache()
 
 
 def _found_release(interpreter: Interpreter) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,17 +27,23 @@ from .progress import Progress
 Installer = Literal["auto", "uv", "pip"]
 
 
+_FIND_UV_LOCK = threading.Lock()
+
+
 def find_uv() -> str | None:
     """The uv binary: ``ENVREPRO_UV``, the one shipped by the ``uv`` Python package, else PATH."""
     explicit = os.environ.get("ENVREPRO_UV")
     if explicit:
         return shutil.which(explicit)
-    try:
-        from uv import find_uv_bin  # the PyPI 'uv' package ships its binary
+    # uv's finder reads sysconfig, whose first use is not thread-safe before Python 3.13 (another thread can
+    # see its variables half-filled: "EXE" is None); lock platforms are resolved from several threads.
+    with _FIND_UV_LOCK:
+        try:
+            from uv import find_uv_bin  # the PyPI 'uv' package ships its binary
 
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
+            return find_uv_bin()
+        except (ImportError, FileNotFoundError):
+            return shutil.which("uv")
 
 
 def choose_installer(installer: Installer = "auto") -> Literal["uv", "pip"]:
@@ -75,10 +82,10 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
         if problem is not None:
             tool, exclude_newer = _without_pip_cutoff(python_exe, progress, exclude_newer, problem)
     with tempfile.TemporaryDirectory(prefix="envrepro-pip-") as tmp:
-        req_file = _write_lines(Path(tmp) / "requirements.txt", requirements)
+        req_file = write_lines(Path(tmp) / "requirements.txt", requirements)
         args = ["-r", str(req_file)]
         if constraints:
-            args += ["-c", str(_write_lines(Path(tmp) / "constraints.txt", constraints))]
+            args += ["-c", str(write_lines(Path(tmp) / "constraints.txt", constraints))]
         if tool == "uv":
             cutoff_args = uv_cutoff_args(exclude_newer, [*requirements, *constraints])
             cmds = [[find_uv() or "uv", "pip", "install", "--python", os.fspath(python_exe), *args, *cutoff_args]]
@@ -93,10 +100,10 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
                 own = [line for line in pins if requirement_name(line) == "pip"]
                 rest = [line for line in requirements if line not in own]
                 others = [line for line in pins if line not in own]
-                cutoff_args = ["-r", str(_write_lines(Path(tmp) / "cutoff.txt", rest)), *args[2:]]
+                cutoff_args = ["-r", str(write_lines(Path(tmp) / "cutoff.txt", rest)), *args[2:]]
                 cmds = [[*pip, *cutoff_args, "--uploaded-prior-to", stamp(exclude_newer)]] if rest else []
                 if others:
-                    cmds.insert(0, [*pip, "--no-deps", "-r", str(_write_lines(Path(tmp) / "pinned.txt", others))])
+                    cmds.insert(0, [*pip, "--no-deps", "-r", str(write_lines(Path(tmp) / "pinned.txt", others))])
                 if own:
                     cmds.append([*pip, "--no-deps", *own])
         when = f" (uploaded before {stamp(exclude_newer)})" if exclude_newer is not None else ""
@@ -120,7 +127,7 @@ def uv_cutoff_args(exclude_newer: datetime | None, lines: Sequence[str]) -> list
             *(f"--exclude-newer-package={name}={now}" for name in pinned_names(lines))]
 
 
-def _write_lines(path: Path, lines: Sequence[str]) -> Path:
+def write_lines(path: Path, lines: Sequence[str]) -> Path:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     return path
 
@@ -177,6 +184,11 @@ def ensure_pip(python_exe: str | os.PathLike, progress: Progress) -> None:
              hint="install uv (pip install uv) or add pip to the environment")
 
 
+def tied_to_parent() -> dict[str, Any]:
+    """``subprocess`` keyword arguments that make a build tool die with envrepro (see ``_die_with_parent``)."""
+    return {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: if envrepro is killed (even by SIGKILL), the build tool dies too.
 
@@ -200,7 +212,7 @@ def _stderr_fd() -> int | None:
 def run_tool(cmd: Sequence[str], progress: Progress, *, cwd: str | os.PathLike | None = None,
              env: dict[str, str] | None = None, failure: str, hint: str | None = None) -> str:
     """Run a build tool; stream its output when showing progress, else capture it for the error."""
-    tie: dict[str, Any] = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+    tie = tied_to_parent()
     try:
         if progress.enabled:  # the tool's output is progress: stderr, never mixed into envrepro's stdout
             proc = subprocess.run(list(cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=_stderr_fd(), **tie)

@@ -84,13 +84,21 @@ def _gateway(rattler: Any, show_progress: bool) -> Any:
     return rattler.Gateway(cache_dir=envrepro_home() / "repodata", show_progress=show_progress)
 
 
+def conda_gateway(*, quiet: bool = True) -> Any:
+    """A repodata gateway to share between solves (a lock's platforms, solved at the same time): it reads each
+    channel subdir once and keeps it, so ``noarch`` is not read and parsed again for every platform."""
+    return _gateway(_rattler(), show_progress=not quiet)
+
+
 def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | None = None,
                      platform: str | None = None, virtual_packages: Sequence[Any] | None = None,
-                     quiet: bool = True, exclude_newer: datetime | None = None) -> list[Any]:
+                     quiet: bool = True, exclude_newer: datetime | None = None,
+                     gateway: Any | None = None) -> list[Any]:
     """Solve ``spec``'s conda dependencies for ``platform`` (default: this one); returns RepoDataRecords.
 
     ``exclude_newer`` (UTC) leaves out packages added to their channel after it, except those an exact
-    spec (``name==1.2.3``, ``name=1.2.3=build``) asks for: pinned versions are never moved.
+    spec (``name==1.2.3``, ``name=1.2.3=build``) asks for: pinned versions are never moved. ``gateway``: one
+    from :func:`conda_gateway`, shared with other solves (default: a new one).
     """
     rattler = _rattler()
     channels = [rattler.Channel(url) for url in spec.resolved_channels(channel_alias)]
@@ -105,7 +113,7 @@ def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | N
         InvalidMatchSpecError,
         SolverError,
     )
-    gateway = _gateway(rattler, show_progress=not quiet)
+    gateway = gateway if gateway is not None else _gateway(rattler, show_progress=not quiet)
     hint = "relax the pins in conda.yaml, or add (or map with --channel-alias) a channel that has them"
     try:
         sources: list[Any] = list(channels)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Literal
 
 from ..errors import EnvironmentBuildError
 from .interpreters import Interpreter, find_interpreter
+from .one_pass import install_in_one_pass, one_pass_applies
 from .pip_install import find_uv, install_requirements, run_tool
 from .prefix import prefix_python
 from .progress import Progress
@@ -29,8 +31,6 @@ VenvTool = Literal["uv", "virtualenv"]
 def default_venv_tool() -> VenvTool:
     """uv when it is installed, virtualenv/venv otherwise."""
     return "uv" if find_uv() is not None else "virtualenv"
-
-
 
 
 def create_venv(prefix: str | os.PathLike, *, python_version: str, build_dependencies: Sequence[str] = (),
@@ -78,20 +78,35 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
         cmd, last_pip = _fallback_venv_command(base, prefix, progress)
     if not progress.enabled and cmd[1:3] != ["-m", "venv"]:
         cmd.append("--quiet")
+    python = _make_venv(cmd, prefix, progress, tool)
+    if last_pip is not None:
+        install_requirements(python, [f"pip=={last_pip}"], quiet=quiet, installer="pip", what="pip upgrade")
+    # Build dependencies first, then requirements, as MLflow does; with uv in one run when that installs the
+    # same (see envrepro.envs.one_pass), else the venv is made again and installed in two runs.
+    done = False
+    if installer == "uv" and one_pass_applies(build_dependencies, requirements):
+        done = install_in_one_pass(python, prefix, build_dependencies, requirements, constraints,
+                                   progress=progress, cwd=cwd, exclude_newer=exclude_newer)
+        if not done:
+            shutil.rmtree(prefix)
+            python = _make_venv(cmd, prefix, progress, tool)
+    if not done:
+        install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
+                             what="build dependencies", exclude_newer=exclude_newer)
+        install_requirements(python, list(requirements), list(constraints), quiet=quiet, installer=installer,
+                             cwd=cwd, what="requirements", exclude_newer=exclude_newer)
+    install_requirements(python, list(pip_override), quiet=quiet, installer=installer,
+                         what="override requirements", exclude_newer=exclude_newer)
+    return base
+
+
+def _make_venv(cmd: Sequence[str], prefix: Path, progress: Progress, tool: str) -> Path:
     run_tool(cmd, progress, failure=f"creating the {tool} environment failed",
              hint="check the interpreter works and the target directory is writable")
     python = prefix_python(prefix)
     if not python.exists():
         raise EnvironmentBuildError(f"{cmd[0]} did not create {python}")
-    if last_pip is not None:
-        install_requirements(python, [f"pip=={last_pip}"], quiet=quiet, installer="pip", what="pip upgrade")
-    install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
-                         what="build dependencies", exclude_newer=exclude_newer)
-    install_requirements(python, list(requirements), list(constraints), quiet=quiet, installer=installer,
-                         cwd=cwd, what="requirements", exclude_newer=exclude_newer)
-    install_requirements(python, list(pip_override), quiet=quiet, installer=installer,
-                         what="override requirements", exclude_newer=exclude_newer)
-    return base
+    return python
 
 
 # The last pip for Pythons whose ensurepip ships a pip that cannot read today's wheel tags (3.6: pip 18.1).

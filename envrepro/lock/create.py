@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from ..asof import ResolveAsOf
 from ..asof import resolve_as_of as resolve_as_of_for
 from ..envs.conda_spec import resolve_channel
 from ..envs.external_conda import resolve_conda_exe
 from ..envs.progress import Progress
+from ..envs.rattler_engine import conda_gateway
 from ..errors import EnvironmentBuildError, EnvreproError
 from ..lockfile import (
     CHANNEL_ALIAS_KEY,
@@ -81,9 +84,13 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
     else:
         if as_of.cutoff is not None:
             progress.step(f"resolving what the model leaves unpinned as of {as_of.describe()}")
-        for platform in platforms:
-            packages += _lock_platform(spec, platform, vpkgs[platform], channel_alias, progress, as_of.cutoff,
-                                       timings)
+        # The platforms are independent: lock them at the same time (uv's resolutions are subprocesses waiting
+        # on the index, rattler solves outside the GIL), with one gateway so each channel subdir is read once.
+        gateway = conda_gateway(quiet=not progress.enabled) if spec.conda is not None else None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(platforms)) as pool:
+            locked = list(pool.map(lambda platform: _lock_platform(
+                spec, platform, vpkgs[platform], channel_alias, progress, as_of.cutoff, timings, gateway), platforms))
+        packages = [package for per_platform in locked for package in per_platform]
 
     custom = {KIND_KEY: kind, VERSION_KEY: __version__,
               SOLVER_KEY: "conda-lock" if conda_exe is not None else "envrepro"}
@@ -110,7 +117,7 @@ def lock_model(model_path: str | os.PathLike, platforms: Sequence[str] = (), out
 
 def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
                    channel_alias: Mapping[str, str] | None, progress: Progress,
-                   exclude_newer: datetime | None, timings: dict[str, float]) -> list[LockedPackage]:
+                   exclude_newer: datetime | None, timings: dict[str, float], gateway: Any) -> list[LockedPackage]:
     conda: list[LockedPackage] = []
     python_version = spec.python_version
     conda_spec = spec.conda
@@ -118,7 +125,7 @@ def _lock_platform(spec: LockInput, platform: str, vpkgs: Mapping[str, str],
         progress.step(f"solving {len(conda_spec.conda_specs)} conda specs for {platform}")
         conda = _timed(timings, f"conda solve {platform}", lambda: solve_platform(
             conda_spec, platform, vpkgs, channel_alias=channel_alias, quiet=not progress.enabled,
-            exclude_newer=exclude_newer))
+            exclude_newer=exclude_newer, gateway=gateway))
         python = next((p for p in conda if p.name == "python"), None)
         if python is None and spec.pip_requirements:
             raise EnvironmentBuildError("conda.yaml has pip requirements but its conda part has no python",

@@ -8,13 +8,20 @@ so the conda and pip halves of a lock agree on what the machine offers.
 
 Packages the conda part already provides (same canonical name) are pinned to the conda version and left out
 of the pip list, as conda-lock does.
+
+uv also wants an interpreter of the target version (it builds sdists with it); envrepro names the one its own
+discovery finds (remembered across runs), because uv's search runs the first ``python3.X`` on ``PATH``, and a
+pyenv shim there costs most of a second per resolution, more than the resolution itself.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from ..envs.interpreters import find_interpreter
 from ..envs.pip_install import find_uv, run_tool, uv_cutoff_args
 from ..envs.progress import Progress
 from ..errors import EnvironmentBuildError
@@ -90,7 +98,7 @@ def _compile(requirements: Sequence[str], constraints: Sequence[str], platform: 
         out = Path(tmp) / "pylock.toml"
         cmd = [uv, "pip", "compile", os.fspath(req_file), "--python-platform", target, "--python-version",
                python_version, "--format", "pylock.toml", "--generate-hashes", "--no-header", "-o", os.fspath(out),
-               *cutoff]
+               *_build_python(python_version), *cutoff]
         if constraints:
             cons_file = Path(tmp) / "constraints.txt"
             cons_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")
@@ -109,6 +117,21 @@ def _compile(requirements: Sequence[str], constraints: Sequence[str], platform: 
                 if isinstance(dist, dict) and dist.get("path") and not dist.get("url"):
                     dist["url"] = (Path(tmp) / dist["path"]).resolve().as_uri()
     return packages
+
+
+_FINDING = threading.Lock()  # the platforms resolve in threads; warning filters are process-wide
+
+
+@functools.cache
+def _build_python(python_version: str) -> tuple[str, ...]:
+    """``--python PATH`` for an interpreter of ``python_version`` (its minor version at least), or nothing:
+    uv then searches itself, and picks another version when none matches."""
+    with _FINDING, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a same-minor interpreter is fine for building an sdist's metadata
+        try:
+            return ("--python", os.fspath(find_interpreter(python_version).path))
+        except EnvironmentBuildError:
+            return ()
 
 
 def _load_toml(path: Path) -> dict[str, Any]:

@@ -27,11 +27,13 @@ from ..yamlio import dump_yaml
 
 def solve_platform(spec: CondaEnvSpec, platform: str, virtual_packages: Mapping[str, str], *,
                    channel_alias: Mapping[str, str] | None = None, quiet: bool = True,
-                   exclude_newer: datetime | None = None) -> list[LockedPackage]:
-    """Solve ``spec``'s conda part for ``platform`` with rattler; returns the locked conda packages."""
+                   exclude_newer: datetime | None = None, gateway: Any | None = None) -> list[LockedPackage]:
+    """Solve ``spec``'s conda part for ``platform`` with rattler; returns the locked conda packages.
+
+    ``gateway``: a repodata gateway shared by the platforms of one lock (see ``conda_gateway``)."""
     records = solve_conda_spec(spec, channel_alias=channel_alias, platform=platform,
                                virtual_packages=to_rattler(virtual_packages), quiet=quiet,
-                               exclude_newer=exclude_newer)
+                               exclude_newer=exclude_newer, gateway=gateway)
     return [record_to_locked(record, platform) for record in records]
 
 

@@ -69,6 +69,15 @@ def test_alias_bomb_is_refused_quickly_and_left_alone(tree):
     assert bomb.read_text() == text and not Path(f"{bomb}.bak").exists()
 
 
+@pytest.mark.parametrize("anchor", ["", "&a "])
+def test_nesting_too_deep_is_refused_with_or_without_anchors(tree, anchor):
+    text = f"channels: [defaults]\ndependencies: {anchor}" + "[" * 300 + "numpy" + "]" * 300 + "\n"
+    deep = write(tree, "conda.yaml", text)
+    proc = limited_audit("--fix", "--json", deep)
+    assert proc.returncode == 2 and "nested more than 200 levels deep" in proc.stdout, proc.stdout + proc.stderr
+    assert deep.read_text() == text
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_fix_as_root_keeps_owner_group_and_mode(tree):
     env = write(tree, "team/conda.yaml", BAD)

@@ -282,3 +282,24 @@ def test_env_rm_cannot_remove_what_predict_just_found(tmp_path):
     assert json.loads(out) == {"predictions": [[1, 2]]}
     assert removal.returncode == 2 and "being built or used" in removal.stderr
     assert prefix.is_dir()
+
+
+@pytest.mark.parametrize("cfg, expected", [
+    ("version_info = 3.11.7\n", "3.11.7"),  # uv
+    ("home = /x\nversion = 3.8.18\n", "3.8.18"),  # venv
+    ("version_info = 3.12.1.final.0\nversion = 3.12.1\n", "3.12.1"),  # virtualenv
+    ("version = 3.13.0rc1\n", "asked"),  # not a final release: the interpreter is asked
+    ("", "asked"),
+])
+def test_recorded_python_comes_from_pyvenv_cfg_without_running_it(tmp_path, cfg, expected):
+    cache = EnvCache(tmp_path / "home")
+
+    def build(path: Path) -> None:
+        (path / "bin").mkdir(parents=True)
+        (path / "pyvenv.cfg").write_text(cfg)
+        python = path / "bin" / "python"
+        python.write_text("#!/bin/sh\necho asked\n")
+        python.chmod(0o755)
+
+    path = cache.get_or_build("k1", build)
+    assert json.loads((path / MARKER).read_text())["python"] == expected

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import warnings
@@ -151,3 +152,104 @@ def test_versions_models_record_are_accepted(version):
     from envrepro.envfiles import python_release
 
     assert python_release(version) is not None
+
+
+# -- the probe cache: asked once per interpreter, asked again when it changes ------------------------------------
+def _pyenv_python(minor: str) -> Path | None:
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = sorted(root.glob(f"{minor}.*/bin/python{minor}"))
+    return found[-1] if found else None
+
+
+def _fresh_cache():
+    from envrepro.envs import interpreters
+
+    return interpreters._ProbeCache()
+
+
+def counting_python(directory: Path, version: str, log: Path) -> Path:
+    """A fake interpreter that records each time it is run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "python"
+    path.write_text(f"#!/bin/sh\necho run >> '{log}'\nprintf '%s' '{version} CPython'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_running_interpreter_is_found_without_asking_any_other(tmp_path, monkeypatch):
+    log = tmp_path / "runs.log"
+    later = counting_python(tmp_path / "later", PY, log)  # on PATH, after the running interpreter
+    monkeypatch.setenv("PATH", f"{later.parent}{os.pathsep}{os.environ['PATH']}")
+    assert find_interpreter(PY).path == Path(sys.executable)
+    assert not log.exists()
+    # ... but what is searched before it is still asked, and wins
+    first = counting_python(tmp_path / "first", PY, log)
+    monkeypatch.setenv("ENVREPRO_PYTHON_SEARCH", str(first.parent))
+    assert find_interpreter(PY).path == first
+    assert log.read_text().count("run") == 1
+
+
+def test_an_answer_is_remembered_across_runs_and_asked_again_when_the_interpreter_changes(tmp_path, monkeypatch):
+    py312, py310 = _pyenv_python("3.12"), _pyenv_python("3.10")
+    if py312 is None or py310 is None:
+        pytest.skip("needs pyenv's Python 3.10 and 3.12")
+    monkeypatch.setenv("ENVREPRO_HOME", str(tmp_path / "home"))
+    python = tmp_path / "opt" / "bin" / "python"  # a pyenv launcher runs from anywhere (absolute RUNPATH)
+    python.parent.mkdir(parents=True)
+    shutil.copy2(py312, python)
+    v312 = discover_interpreters(search=[python])[0].version
+    assert v312.startswith("3.12.")
+    stored = json.loads((tmp_path / "home" / "interpreters.json").read_text())["interpreters"]
+    assert stored[str(python)]["version"] == v312
+    # another process (a fresh cache) knows it without running it
+    assert _fresh_cache().known(python) == (v312, "CPython")
+
+    # replaced in place by another release, with the same mtime: asked again
+    mtime = python.stat().st_mtime_ns
+    replacement = python.with_name("python.new")
+    shutil.copy2(py310, replacement)
+    os.replace(replacement, python)
+    os.utime(python, ns=(mtime, mtime))
+    assert _fresh_cache().known(python) is None
+    found = discover_interpreters(search=[python])[0]
+    assert found.version.startswith("3.10.")
+    assert _fresh_cache().known(python) == (found.version, "CPython")
+
+
+def test_a_libpython_upgraded_under_the_same_launcher_is_asked_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVREPRO_HOME", str(tmp_path / "home"))
+    prefix = tmp_path / "prefix"
+    lib = prefix / "lib" / "libpython3.99.so.1.0"
+    lib.parent.mkdir(parents=True)
+    lib.write_bytes(b"old")
+    python = prefix / "bin" / "python3.99"
+    python.parent.mkdir(parents=True)
+    shutil.copy2(sys.executable, python)  # a real (non-script) file, so its answer may be remembered
+    cache = _fresh_cache()
+    cache.probe(python)
+    cache.save()
+    assert _fresh_cache().known(python) is not None
+    lib.write_bytes(b"new!")
+    assert _fresh_cache().known(python) is None
+
+
+def test_scripts_are_never_remembered_across_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVREPRO_HOME", str(tmp_path / "home"))
+    log = tmp_path / "runs.log"
+    script = counting_python(tmp_path / "bin", "3.98.1", log)
+    assert [i.version for i in discover_interpreters(search=[script])] == ["3.98.1"]
+    assert _fresh_cache().known(script) is None  # what a script runs can change while it does not
+    from envrepro.envs import interpreters
+
+    monkeypatch.setattr(interpreters, "_PROBES", _fresh_cache())  # as in the next envrepro process
+    discover_interpreters(search=[script])
+    assert log.read_text().count("run") == 2
+
+
+def test_a_damaged_cache_file_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVREPRO_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "interpreters.json").write_text('{"schema": 1, "interpreters": {"/x": [1, 2]}}')
+    assert find_interpreter(PY).version == PY
+    (tmp_path / "home" / "interpreters.json").write_text("not json")
+    assert {i.version for i in discover_interpreters()} >= {PY}

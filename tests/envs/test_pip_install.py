@@ -62,3 +62,18 @@ def test_installer_choice(monkeypatch):
 
 def test_nothing_to_install_runs_nothing(tmp_path):
     install_requirements(tmp_path / "no-such-python", [], quiet=True)
+
+
+def test_uv_is_found_from_many_threads_at_once():
+    # Locking resolves its platforms in threads; uv's own finder reads sysconfig, whose first use is not
+    # thread-safe before Python 3.13. A fresh interpreter each time: that first use is what races.
+    code = ("import sys, threading\nsys.setswitchinterval(1e-6)\nfrom envrepro.envs.pip_install import find_uv\n"
+            "found, errors = [], []\n"
+            "def go():\n    try:\n        found.append(find_uv())\n"
+            "    except Exception as exc:\n        errors.append(exc)\n"
+            "threads = [threading.Thread(target=go) for _ in range(16)]\n"
+            "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+            "print(len(errors), len(set(found)), None in found)\n")
+    for _ in range(6):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert proc.stdout.split() == ["0", "1", "False"], proc.stdout + proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,25 @@ def test_pip_only_lock_records_python_and_hashes(tmp_path, offline_pip):
         assert {(p.name, p.version, p.manager) for p in pkgs} == {("tinyreq", "1.0", "pip"),
                                                                   ("tinywheel", "1.0", "pip")}
         assert all(len(p.sha256 or "") == 64 for p in pkgs)
+
+
+def test_pip_resolution_names_its_interpreter_instead_of_running_a_shim_on_path(tmp_path, offline_pip, monkeypatch):
+    # A pyenv shim first on PATH: uv's own search would run it for every platform (most of a second each).
+    shims = tmp_path / "pyenv" / "shims"
+    shims.mkdir(parents=True)
+    ran = tmp_path / "shim-ran"
+    shim = shims / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    shim.write_text(f"#!/bin/sh\necho ran >> {ran}\nexec {sys.executable} \"$@\"\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    python = ".".join(map(str, sys.version_info[:3]))
+    model = write_model(tmp_path / "m", python_env={"python": python, "build_dependencies": [],
+                                                    "dependencies": ["-r requirements.txt"]},
+                        requirements=["tinyreq==1.0"])
+    lock = read_lockfile(lock_model(model, PLATFORMS, pip_only=True, quiet=True))
+    assert {p.name for p in lock.for_platform("win-64")} == {"tinyreq", "tinywheel"}
+    assert not ran.exists()
 
 
 def test_lock_errors_are_one_line(conda_model, offline_pip, tmp_path):

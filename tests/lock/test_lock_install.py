@@ -60,6 +60,26 @@ def test_tampered_conda_hash_fails_before_linking(conda_model, offline_pip, tmp_
         install_from_lock(lock, prefix, quiet=True)
 
 
+def test_md5_is_checked_when_the_lock_gives_no_sha256_and_a_hashless_package_is_refused(conda_model, offline_pip,
+                                                                                         tmp_path):
+    import yaml
+
+    lock = _locked(conda_model)
+    data = yaml.safe_load(lock.read_text())
+    entry = next(p for p in data["package"] if p["name"] == "tinydep" and p["platform"] == "linux-64")
+    del entry["hash"]["sha256"]
+    entry["hash"]["md5"] = "cd" * 16
+    lock.write_text(yaml.safe_dump(data))
+    prefix = tmp_path / "env"
+    with pytest.raises(EnvironmentBuildError, match="tinydep 1.1.*the lock says md5 " + "cd" * 16):
+        install_from_lock(lock, prefix, quiet=True)
+    del entry["hash"]["md5"]
+    lock.write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentBuildError, match="the lock gives no sha256 or md5 for package tinydep"):
+        install_from_lock(lock, prefix, quiet=True)
+    assert not (prefix / "conda-meta").exists()
+
+
 def test_changed_package_on_the_channel_is_refused(offline_pip, tmp_path, local_channel):
     import shutil
 
