@@ -88,7 +88,6 @@ def build_model_env(model: ModelDir, env: ModelEnv, manager: str, override: Sequ
     if manager == "conda":
         from .envs.conda_spec import parse_conda_env
         from .envs.external_conda import resolve_conda_exe
-        from .envs.prefix import prefix_python
 
         conda_path = env.sources.get("conda")
         spec = (parse_conda_env(conda_path, root=model.path) if conda_path
