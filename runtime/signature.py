@@ -400,11 +400,20 @@ def _convert(data, spec):
 
 # -- enforcement, after MLflow's _enforce_schema ----------------------------------------------------------------
 
+def _optional_pandas():
+    """pandas, or None: a tensor schema is enforced with numpy alone (``usable`` lets it through without pandas)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
 def _enforce_schema(data, schema):
     import numpy as np
-    import pandas as pd
 
-    if isinstance(data, pd.Series):
+    pd = _optional_pandas()
+    if pd is not None and isinstance(data, pd.Series):
         data = pd.DataFrame(data)
     if not schema.is_tensor:
         data = _as_frame(data, schema)
@@ -414,7 +423,7 @@ def _enforce_schema(data, schema):
         if len(required) == 1 and isinstance(data, np.ndarray):
             data = {required[0]: data}  # a single column: the array is that column
             actual = list(required)
-        elif isinstance(data, pd.DataFrame):
+        elif pd is not None and isinstance(data, pd.DataFrame):
             actual = list(data.columns)
         elif isinstance(data, dict):
             actual = list(data.keys())
@@ -606,7 +615,8 @@ def _reshape_column(name, series, spec):
 
 def _enforce_tensor_schema(data, schema):
     import numpy as np
-    import pandas as pd
+
+    pd = _optional_pandas()
 
     if schema.has_names:
         if isinstance(data, dict):
@@ -618,14 +628,14 @@ def _enforce_tensor_schema(data, schema):
                                           "but a dict with value type {} was found.".format(type(data[spec.name])))
                 result[spec.name] = _enforce_tensor(data[spec.name], spec)
             return result
-        if isinstance(data, pd.DataFrame):
+        if pd is not None and isinstance(data, pd.DataFrame):
             return dict((spec.name, _reshape_column(spec.name, data[spec.name], spec)) for spec in schema.inputs)
         raise SchemaViolation("This model contains a tensor-based model signature with input names, which suggests "
                               "a dictionary input mapping input name to tensor, or a pandas DataFrame input "
                               "containing columns mapping input name to flattened list value from tensor, but an "
                               "input of type {} was found.".format(type(data)))
     spec = schema.inputs[0]
-    if isinstance(data, pd.DataFrame):
+    if pd is not None and isinstance(data, pd.DataFrame):
         if data.empty:
             raise SchemaViolation("Input DataFrame is empty.")
         if len(data.columns) == 1:
