@@ -69,7 +69,7 @@ def _apply(lines: list[str], operation: Operation, wanted: dict[str, str]) -> tu
             continue  # a duplicate line for the same package: never keep two
         out.append(line)
     if operation == "add":
-        for name in wanted:
+        for name, line in wanted.items():
             if name not in done:
                 out.append(line)
                 changes.append(f"added {line}")
