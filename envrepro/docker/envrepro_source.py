@@ -46,9 +46,11 @@ for attr in filter(None, attrs.split(".")):
     backend = getattr(backend, attr)
 backend.build_wheel(sys.argv[2])
 """
-# Lines of a builder's output that only point elsewhere ("see above"): never the error to show.
+# Lines of a builder's output that only point elsewhere ("see above") or say that it failed, not why (pip's
+# closing summary): never the error to show.
 _NOISE = re.compile(r"see above|subprocess-exited-with-error|end of output|originates from a subprocess|"
-                    r"^\W*(note|hint):|^[×│╰]", re.IGNORECASE)
+                    r"failed building wheel for|could not build wheels for|^failed to build\b|"
+                    r"^\W*(note|hint):|^[×│╰├]", re.IGNORECASE)
 _ERROR = re.compile(r"^(error|caused by)\b|\w+(error|exception)\b:", re.IGNORECASE)
 
 
