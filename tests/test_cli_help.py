@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import click
-from click.testing import CliRunner
+import json
 
-from envrepro.cli import cli
-from tests.conftest import run_cli
+import click
+
+from tests.conftest import ROOT, run_cli, run_python
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -26,17 +26,29 @@ def test_dash_h_is_help_as_a_user_types_it():
 
 
 def test_every_command_takes_dash_h_and_help_except_serve_where_dash_h_is_the_host():
-    runner = CliRunner()
-    commands = _commands(cli)
-    assert ("env", "create") in commands and ("serve",) in commands
-    for args in commands:
-        for flag in ("-h", "--help"):
-            if args == ("serve",) and flag == "-h":
-                continue
-            result = runner.invoke(cli, [*args, flag], prog_name="envrepro")
-            assert result.exit_code == 0, (args, flag, result.output)
-            assert result.output.startswith(f"Usage: envrepro {' '.join(args)}"), (args, flag, result.output)
-    serve_help = runner.invoke(cli, ["serve", "--help"], prog_name="envrepro").output
+    # In a fresh interpreter: click caches a command's help option the first time it is asked for it, so a test
+    # that invoked a command on its own (outside the group, e.g. tests/audit) would leave it with --help only.
+    out = run_python("""
+        import json
+        from click.testing import CliRunner
+        from envrepro.cli import cli
+        from tests.test_cli_help import _commands
+
+        runner = CliRunner()
+        results = []
+        for args in _commands(cli):
+            for flag in ("-h", "--help"):
+                result = runner.invoke(cli, [*args, flag], prog_name="envrepro")
+                results.append([list(args), flag, result.exit_code, result.output])
+        print(json.dumps(results))
+    """, cwd=ROOT).stdout
+    results = {(tuple(args), flag): (code, output) for args, flag, code, output in json.loads(out)}
+    assert (("env", "create"), "-h") in results and (("serve",), "--help") in results
+    for (args, flag), (code, output) in results.items():
+        if args == ("serve",) and flag == "-h":
+            assert code == 2 and "Option '-h' requires an argument" in output, output
+            continue
+        assert code == 0, (args, flag, output)
+        assert output.startswith(f"Usage: envrepro {' '.join(args)}"), (args, flag, output)
+    serve_help = results[("serve",), "--help"][1]
     assert "-h, --host" in serve_help and "-h, --help" not in serve_help
-    result = runner.invoke(cli, ["serve", "-h"], prog_name="envrepro")
-    assert result.exit_code == 2 and "Option '-h' requires an argument" in result.output
