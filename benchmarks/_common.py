@@ -23,9 +23,31 @@ def mlflow_venv() -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", MLFLOW_SPEC, "scikit-learn", "pandas", "uv",
-                    "virtualenv", "-e", str(ROOT)], check=True)
+                    "virtualenv", "-e", str(ROOT)], check=True, env=bench_env())
+    # Bytecode for the host side of both tools, as an ordinary pip install leaves it (an install run with
+    # PYTHONDONTWRITEBYTECODE set leaves none, and then every CLI call compiles MLflow or envrepro from source).
+    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(venv / "lib")], check=False,
+                   stdout=subprocess.DEVNULL, env=bench_env())
     marker.write_text("ok\n")
     return python
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """os.environ without PYTHONDONTWRITEBYTECODE (some CI shells set it; a user's shell does not), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
+def run_header(python: Path) -> str:
+    """The MLflow version the ratios are against and the machine's load, for the figures to be read against."""
+    version = subprocess.run([str(python), "-c", "from importlib.metadata import version; print(version('mlflow'))"],
+                             capture_output=True, text=True).stdout.strip() or "?"
+    return f"MLflow {version}; {os.cpu_count()} cores; load average (1, 5, 15 min) at start: {load_average()}"
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:

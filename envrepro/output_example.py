@@ -1,7 +1,8 @@
 """The model's output on its input example, recorded when it is saved (``envrepro_output_example.json``).
 
-The capture subprocess that infers requirements already loads the saved model and predicts on the example
-(``envrepro.inference``); its output, as JSON, is kept beside the model and named in MLmodel
+Inferring requirements already loads the saved model and predicts on the example (``envrepro.inference``: in
+the saving process when reading the model settled its requirements, else in the capture subprocess); that
+output, as JSON, is kept beside the model and named in MLmodel
 (``envrepro_output_example: envrepro_output_example.json``; MLflow keeps MLmodel keys it does not know, so it
 still loads the model). ``envrepro verify`` predicts on the example in a rebuilt environment and compares.
 """
@@ -16,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelFormatError
-from .model import MLmodel, ModelDir
+from .model import CODE_DIR, MLmodel, ModelDir
 
 OUTPUT_EXAMPLE_FILE = "envrepro_output_example.json"
 MLMODEL_KEY = "envrepro_output_example"
 log = logging.getLogger(__name__)
 
 
-def record_output(model_dir: Path, mlmodel: MLmodel, captured: dict[str, Any] | None) -> bool:
+def record_output(model_dir: Path, mlmodel: MLmodel, captured: dict[str, Any] | None, *, model: Any = None) -> bool:
     """Write the captured output into ``model_dir`` and name it in ``mlmodel``; False (with a warning) when
-    there is none. ``captured`` is the capture's ``{"value": ...}`` or ``{"error": ...}``; None runs a capture
-    first (the requirements were given, so inference did not run one)."""
+    there is none. ``captured`` is ``{"value": ...}`` or ``{"error": ...}``; None predicts first (the
+    requirements were given, so inference did not): in this process when the same rule as inference's says
+    it is safe (``envrepro.inference.certain``; ``model`` is the object being saved), else in a subprocess."""
     if captured is None:
-        captured = _capture(model_dir)
+        captured = _capture(model_dir, model)
     if "value" not in captured:
         log.warning("the model's output on input_example is not recorded (%s): `envrepro verify` will need "
                     "--against or --expected for this model", captured.get("error", "no output"))
@@ -39,9 +41,19 @@ def record_output(model_dir: Path, mlmodel: MLmodel, captured: dict[str, Any] | 
     return True
 
 
-def _capture(model_dir: Path) -> dict[str, Any]:
+def _capture(model_dir: Path, model: Any) -> dict[str, Any]:
     from .inference import TIMEOUT_ENV_VAR
     from .inference.capture import capture_imports
+    from .inference.certain import read_model
+    from .inference.inprocess import run_here
+    from .inference.mapping import ModuleResolver
+    from .inference.static import scan_code_dir
+
+    reading = read_model(model_dir, model, ModuleResolver(), scan_code_dir(model_dir / CODE_DIR))
+    if not reading.doubts:
+        run = run_here(model_dir, predict=True)
+        if run.error is None and run.output is not None:
+            return run.output
 
     capture = capture_imports(model_dir, predict=True, timeout=float(os.environ.get(TIMEOUT_ENV_VAR) or 120))
     if capture.error:

@@ -143,7 +143,7 @@ def save_model(
         (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
 
         env, reasons, added_code, output = _build_env(
-            tmp, chosen, result.code_modules, python_version, user_pip, user_extra, conda_dict,
+            tmp, chosen, model, result.code_modules, python_version, user_pip, user_extra, conda_dict,
             pip_given=pip_requirements is not None, has_input_example=input_example is not None,
             code_paths=code_paths, infer_code_paths=infer_code_paths)
         if added_code:
@@ -153,7 +153,7 @@ def save_model(
                 mlmodel.flavors[chosen.name]["code"] = CODE_DIR
             (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
         # The output on the input example, for `envrepro verify` (see envrepro/output_example.py).
-        if input_example is not None and record_output(tmp, mlmodel, output):
+        if input_example is not None and record_output(tmp, mlmodel, output, model=model):
             (tmp / MLMODEL).write_text(mlmodel.to_yaml(), encoding="utf-8")
         for name, text in render_env_files(env).items():
             if name == CONDA_FILE and conda_dict is not None:
@@ -170,12 +170,12 @@ def _verbatim_conda(conda_env: Any, rendered: str) -> str:
     return rendered
 
 
-def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], python_version: str,
+def _build_env(model_dir: Path, flavor: Flavor, model: Any, code_modules: Sequence[str], python_version: str,
                user_pip: RequirementSet, user_extra: RequirementSet, conda_dict: dict[str, Any] | None, *,
                pip_given: bool, has_input_example: bool, code_paths: Sequence[Any] | None,
                infer_code_paths: bool) -> tuple[ModelEnv, dict[str, list[str]], list[Path], dict | None]:
-    """The env files' content, why each requirement is there, code paths to add, and the capture's output on
-    the input example (None when no capture ran: the requirements were given)."""
+    """The env files' content, why each requirement is there, code paths to add, and the model's output on
+    the input example (None when nothing ran it: the requirements were given)."""
     build = pinned_build_dependencies()
     if conda_dict is not None:
         pip_lines = conda_pip_section(conda_dict)
@@ -190,7 +190,7 @@ def _build_env(model_dir: Path, flavor: Flavor, code_modules: Sequence[str], pyt
     else:
         from .inference import infer_requirements
 
-        inferred = infer_requirements(model_dir, flavor, code_modules=code_modules,
+        inferred = infer_requirements(model_dir, flavor, model=model, code_modules=code_modules,
                                       has_input_example=has_input_example, code_paths=code_paths or (),
                                       infer_code_paths=infer_code_paths)
         for warning in inferred.warnings:

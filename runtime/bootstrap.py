@@ -9,6 +9,9 @@ import traceback
 # Appended, not prepended: the model's own pins of anything here win over envrepro's copies.
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 try:
+    from envrepro_runtime.bytecode import record_compiles
+
+    record_compiles()  # what has no bytecode yet gets it after this run (envrepro_runtime.bytecode)
     from envrepro_runtime.worker import main
 except BaseException as exc:
     if "-v" in sys.argv:

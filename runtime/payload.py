@@ -148,6 +148,11 @@ def parse_json(body, signature=None):
     key, value, params = split_json(decode_json(body))
     inputs = signature.inputs if signature is not None else None
     if key.startswith("dataframe"):
+        if key == "dataframe_split" and inputs is not None:
+            _pandas(key)
+            frame = signature.split_frame(value)
+            if frame is not None:
+                return frame, params
         frame = _dataframe(value, key)
         return (signature.cast_frame(frame) if inputs is not None else frame), params
     if inputs is not None:

@@ -6,6 +6,7 @@ host can tell the input's fault from the model's and from envrepro's own.
 """
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -44,9 +45,28 @@ def _write(path, data):
     os.replace(tmp, path)
 
 
+def _load(spec):
+    """The model, loaded with the cyclic GC paused: importing a model's libraries makes hundreds of thousands of
+    objects that all live on, and collecting while they are made costs ~10% of the load and frees nothing.
+
+    Then frozen (3.7+): re-enabling the GC with all of them in the youngest generation would only defer that cost
+    (the next collections walk them all, and so does the interpreter's exit); frozen, no collection looks at them.
+    With scikit-learn and pandas this cut a predict's CPU time by ~0.2 s (~18 %)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        model = load(spec)
+        if hasattr(gc, "freeze"):
+            gc.freeze()
+        return model
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _predict(args, spec):
     body = getattr(sys.stdin, "buffer", sys.stdin).read()
-    model = load(spec)
+    model = _load(spec)
     _write_output(args.output, score(model, body, args.content_type))
     compile_imported_later()  # the next predict starts from bytecode
     return 0
@@ -65,8 +85,10 @@ def _serve(args, spec):
         sys.stderr.flush()
 
     def load_and_compile():
-        model = load(spec)
+        model = _load(spec)
         compile_imported_later()
+        if hasattr(gc, "freeze"):  # 3.7+: what compiling's fork set-up made joins the frozen model and libraries;
+            gc.freeze()            # collections while serving skip them instead of walking them all (p99)
         return model
 
     serve(load_and_compile, config, on_ready=ready)

@@ -139,12 +139,18 @@ def test_missing_model_dir_and_unknown_flavor(tmp_path):
 
 
 def test_every_command_has_help():
+    import click
+
     from envrepro.cli import cli
 
-    assert run_cli("--help", check=True).stdout.startswith("Usage")
-    for name in cli.commands:
+    top = run_cli("--help", check=True).stdout
+    assert top.startswith("Usage")
+    names = cli.list_commands(click.Context(cli))
+    assert {"predict", "serve", "env", "lock", "audit", "verify"} <= set(names)
+    for name in names:
+        assert name in top, name
         proc = run_cli(name, "--help", check=True)
-        assert "Usage" in proc.stdout, name
+        assert proc.stdout.startswith(f"Usage: envrepro {name} "), name
 
 
 SIGNATURE_MLMODEL = """\

@@ -16,7 +16,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus.scenarios import MODELS, SCENARIOS, Context  # noqa: E402
+from corpus.scenarios import IRIS, MODELS, SCENARIOS, Context  # noqa: E402
+
+REPEATS = 3  # the iris model is timed best of 3 (issue 15)
 
 BASES = {"envrepro": "from envrepro import PythonModel", "mlflow": "from mlflow.pyfunc import PythonModel"}
 
@@ -54,6 +56,13 @@ def _saver(tool: str):
     return save
 
 
+def _timed(save, scenario, ctx: Context, path: Path) -> float:
+    kwargs = scenario.build(ctx)
+    start = time.perf_counter()
+    save(scenario.flavor, path, kwargs)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tool", choices=sorted(BASES), required=True)
@@ -86,6 +95,9 @@ def main() -> None:
             entry["seconds"] = time.perf_counter() - start
             entry["error"] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
+        if scenario.name == IRIS and not entry["error"]:
+            entry["best_of_3"] = min([entry["seconds"], *(_timed(save, scenario, ctx, work / "out" / f"{IRIS}-{i}")
+                                                          for i in range(1, REPEATS))])
         results.append(entry)
     args.out.write_text(json.dumps(results, indent=1))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import WORK, mlflow_venv  # noqa: E402
+from _common import WORK, bench_env, load_average, mlflow_venv, run_header  # noqa: E402
 from loadgen import run_load  # noqa: E402
 
 SAVE_MODEL = """
@@ -60,14 +60,14 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise SystemExit("server did not become ready")
 
 
-def bench(name: str, cmd: list[str], port: int, seconds: float) -> dict:
+def bench(name: str, cmd: list[str], port: int, seconds: float, clients: tuple[int, ...] = (1, 8)) -> dict:
     # The venv's bin/ first on PATH: MLflow execs `uvicorn` by name.
-    env = {**os.environ, "PATH": f"{Path(cmd[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = bench_env(PATH=f"{Path(cmd[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_ready(port, proc)
         run_load("127.0.0.1", port, BODY, clients=1, seconds=2)  # warm-up
-        return {clients: run_load("127.0.0.1", port, BODY, clients=clients, seconds=seconds) for clients in (1, 8)}
+        return {n: run_load("127.0.0.1", port, BODY, clients=n, seconds=seconds) for n in clients}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -86,6 +86,7 @@ def main() -> None:
         shutil.rmtree(mlflow_model, ignore_errors=True)
         subprocess.run([str(python), "-c", SAVE_MODEL, str(mlflow_model), str(envrepro_model)], check=True)
     bindir = python.parent
+    print(run_header(python), flush=True)
     workers = ["--workers", str(args.workers)]
     runs = {
         "mlflow": [str(bindir / "mlflow"), "models", "serve", "-m", str(mlflow_model), "--env-manager", "local"],
@@ -105,6 +106,7 @@ def main() -> None:
             mine, theirs = results[ours][clients], results["mlflow"][clients]
             print(f"{ours} vs mlflow, {clients} client(s): throughput {mine['rps'] / max(theirs['rps'], 1e-9):.2f}x, "
                   f"p99 {mine['p99_ms']:.1f} ms vs {theirs['p99_ms']:.1f} ms")
+    print(f"load average (1, 5, 15 min) at end: {load_average()}")
 
 
 if __name__ == "__main__":

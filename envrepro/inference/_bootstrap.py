@@ -1,10 +1,14 @@
 """Runs inside the capture subprocess: load the staged model, predict on its example, record the imports.
 
-Attribution: everything envrepro's own loader needs (envrepro, its flavor plugins, pluggy, yaml, packaging,
-the input-example parser) is imported *before* a snapshot of ``sys.modules``. After it, two things count:
-modules that appear in ``sys.modules`` (whoever imported them, the model caused it), and import statements
-executed by code that is not part of that snapshot (so a model that itself does ``import yaml`` is recorded
-even though yaml was already loaded). The result goes to a JSON file, never stdout: model code may print.
+The parent hands over the load spec (``envrepro.launch.load_spec``), so the child imports only the
+in-environment runtime (standard library) and the flavor's runtime loader, not envrepro's host package and
+its dependencies: that is most of what the child used to spend before the model's own imports.
+
+Attribution: the runtime, the flavor's loader and the input example (pandas or numpy) are imported *before* a
+snapshot of ``sys.modules``. After it, two things count: modules that appear in ``sys.modules`` (whoever
+imported them, the model caused it), and import statements executed by code that is not part of that
+snapshot (so a model that itself does ``import numpy`` is recorded even though the example loaded numpy).
+The result goes to a JSON file, never stdout: model code may print.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def _describe(exc: BaseException, stage: str) -> dict[str, Any]:
 _MAX_OUTPUT = 1 << 20  # bytes of JSON: an input example is a few rows, its output is small
 
 
-def _output(prediction: Any) -> dict[str, Any]:
+def output_record(prediction: Any) -> dict[str, Any]:
     """The prediction as JSON values (``{"value": ...}``), recorded beside the model for `envrepro verify`."""
     try:
         from envrepro_runtime.payload import to_jsonable
@@ -56,26 +60,22 @@ def main(spec: dict[str, Any]) -> None:
     # own import from a library's optional one (``try: import x except ImportError``).
     importers: dict[str, list[list[Any]]] = {}
     first: dict[str, list[Any]] = {}  # top-level name -> the import statement that loaded it first
+    by_name: dict[str, list[list[Any]]] = {}  # module -> importlib.import_module calls that asked for it
     stage = ["setup"]
     try:
         import importlib
-        from pathlib import Path
 
-        import envrepro_runtime.loading  # noqa: F401 - envrepro's loader is not the model's import
-        from envrepro.examples import load_input_example
-        from envrepro.launch import load_spec
-        from envrepro.load import load_model
-        from envrepro.model import ModelDir
+        from envrepro_runtime.loading import load
+        from envrepro_runtime.schema import read_input_example
 
-        model_dir = ModelDir.open(Path(spec["model_dir"]))
-        # Choosing the loader imports every flavor plugin, and the chosen runtime loader is imported now: their
-        # module-level imports are envrepro's, not the model's.
-        loader = load_spec(model_dir)["loader"]
-        if loader["kind"] == "flavor":
+        load_spec = spec["load_spec"]
+        loader = load_spec["loader"]
+        if loader["kind"] == "flavor":  # the chosen runtime loader's module-level imports are envrepro's
             importlib.import_module(loader["module"])
+        import envrepro.python_model  # noqa: F401 - PythonModel's module imports it: envrepro's, not the model's
         example = None
         if spec.get("predict"):
-            example = load_input_example(model_dir.path, model_dir.mlmodel.saved_input_example_info)
+            example = read_input_example(load_spec["model_dir"], load_spec.get("input_example"))
         baseline = set(sys.modules)
         infra = {id(vars(m)) for n, m in list(sys.modules.items())
                  if n != "__main__" and getattr(m, "__dict__", None) is not None}
@@ -111,14 +111,32 @@ def main(spec: dict[str, Any]) -> None:
                 pass
             return module
 
+        original_import_module = importlib.import_module
+
+        def recording_import_module(name, package=None):
+            module = original_import_module(name, package)
+            try:
+                frame = sys._getframe(1)
+                importer = frame.f_globals.get("__name__") or "?"
+                # a package importing its own modules by name (lazy submodules) says nothing about who needs it
+                if id(frame.f_globals) not in infra and importer.partition(".")[0] != module.__name__.partition(".")[0]:
+                    site = [importer, frame.f_code.co_filename, frame.f_lineno]
+                    sites = by_name.setdefault(module.__name__, [])
+                    if len(sites) < 8 and site not in sites:
+                        sites.append(site)
+            except Exception:  # recording must never change what the model sees
+                pass
+            return module
+
         result["timings"]["setup"] = time.perf_counter() - started
         builtins.__import__ = recording_import
+        importlib.import_module = recording_import_module
         try:
             stage[0] = "load"
-            model = load_model(model_dir.path, check_requirements=False)
+            model = load(load_spec, with_example=False)
             for name in set(sys.modules) - baseline:
                 recorded.setdefault(name, "load")
-            raw = model.unwrap()
+            raw = model.raw_model
             result["model_class"] = [type(raw).__module__, type(raw).__qualname__]
             result["timings"]["load"] = time.perf_counter() - started
             if example is not None:
@@ -127,6 +145,7 @@ def main(spec: dict[str, Any]) -> None:
                 result["timings"]["predict"] = time.perf_counter() - started
         finally:
             builtins.__import__ = original_import
+            importlib.import_module = original_import_module
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent, which warns
         result["error"] = _describe(exc, stage[0])
     finally:
@@ -136,8 +155,9 @@ def main(spec: dict[str, Any]) -> None:
         result["modules"] = {name: [where, _module_file(name), importers.get(name, [])]
                              for name, where in recorded.items() if name.split(".")[0] not in stdlib}
         result["first"] = first
+        result["by_name"] = by_name
         if predicted:  # after the modules are listed: turning it into JSON may import (pandas' to_json)
-            result["output"] = _output(predicted[0])
+            result["output"] = output_record(predicted[0])
         result["timings"]["total"] = time.perf_counter() - started
         with open(spec["output"], "w", encoding="utf-8") as fh:
             json.dump(result, fh)

@@ -16,9 +16,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_LAUNCH = ("import sys, json; spec = json.load(open(sys.argv[1], encoding='utf-8')); "
+# The bootstrap is loaded from its file, not imported: importing envrepro.inference would import the host
+# package and its dependencies (yaml, pluggy, packaging) before the snapshot, hiding them from attribution.
+_LAUNCH = ("import sys, json, importlib.util; spec = json.load(open(sys.argv[1], encoding='utf-8')); "
            "sys.path[:] = spec['sys_path']; "
-           "from envrepro.inference._bootstrap import main; main(spec)")
+           "boot = importlib.util.spec_from_file_location('envrepro_capture_bootstrap', spec['bootstrap']); "
+           "module = importlib.util.module_from_spec(boot); boot.loader.exec_module(module); module.main(spec)")
+_BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Capture:
     model_class: tuple[str, str] | None = None   # (module, qualname) of the loaded model object
     # top-level module name -> the import statement that loaded it first (importer, file, line)
     first_sites: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    # module -> importlib.import_module calls that asked for it (importer, file, line)
+    by_name: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     error: str | None = None                     # why load/predict failed, for the warning
     failed_stage: str | None = None
     seconds: float = 0.0
@@ -52,19 +59,31 @@ class RunningCapture:
     """A started capture: the parent reads the model's code and the installed metadata meanwhile."""
 
     def __init__(self, model_dir: Path, *, predict: bool, timeout: float, python: str | None = None):
+        from ..errors import EnvreproError
+        from ..launch import load_spec
+        from ..model import ModelDir
+
         self._started = time.perf_counter()
         self._timeout = timeout
+        self._setup_error: str | None = None
+        try:  # the child gets the load spec: it need not import envrepro's host package to make it
+            load = load_spec(ModelDir.open(model_dir))
+        except EnvreproError as exc:
+            self._setup_error = f"{type(exc).__name__}: {exc}"
+            return
         self._tmp = tempfile.TemporaryDirectory(prefix="envrepro-capture-")
         spec_path = Path(self._tmp.name) / "spec.json"
         self._out = Path(self._tmp.name) / "out.json"
-        spec = {"model_dir": str(model_dir.resolve()), "predict": predict, "output": str(self._out),
-                "sys_path": _child_sys_path()}
+        spec = {"load_spec": load, "predict": predict, "output": str(self._out), "sys_path": _child_sys_path(),
+                "bootstrap": str(_BOOTSTRAP)}
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         self._proc = subprocess.Popen([python or sys.executable, "-I", "-B", "-c", _LAUNCH, str(spec_path)],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, errors="replace")
 
     def wait(self) -> Capture:
+        if self._setup_error is not None:
+            return Capture(error=self._setup_error, failed_stage="setup")
         try:
             remaining = max(0.0, self._timeout - (time.perf_counter() - self._started))
             try:
@@ -90,6 +109,7 @@ def _parse(data: dict, seconds: float) -> Capture:
     capture.modules = [CapturedModule(name, stage, file, [tuple(site) for site in sites])
                        for name, (stage, file, sites) in data["modules"].items()]
     capture.first_sites = {top: (site[0], site[1], site[2]) for top, site in (data.get("first") or {}).items()}
+    capture.by_name = {name: [(s[0], s[1], s[2]) for s in sites] for name, sites in (data.get("by_name") or {}).items()}
     if data.get("model_class"):
         capture.model_class = (data["model_class"][0], data["model_class"][1])
     capture.output = data.get("output")

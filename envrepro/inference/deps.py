@@ -8,6 +8,7 @@ the extra is kept on the requirement that needs it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -40,9 +41,51 @@ def _marker_ok(marker: Marker | None, extra: str | None) -> bool:
         return False
 
 
+@dataclass
+class _Meta:
+    """One parse of a distribution's metadata (parsing METADATA is most of what pruning costs)."""
+
+    version: str | None
+    requires: list[Requirement]
+    extras: list[str]
+    filtered: dict[str | None, list[Requirement]] = field(default_factory=dict)  # by extra (None: base)
+
+
+_META: dict[tuple[str, int], _Meta] = {}
+
+
+def _meta(dist: metadata.Distribution) -> _Meta:
+    path = getattr(dist, "_path", None)
+    key = None
+    if path is not None:  # an installed dist-info directory: reread only when it changes
+        try:
+            key = (str(path), os.stat(path).st_mtime_ns)
+        except OSError:
+            key = None
+    if key is not None and key in _META:
+        return _META[key]
+    info = dist.metadata
+    lines = info.get_all("Requires-Dist") if info is not None else None
+    if lines is None:
+        lines = dist.requires or []  # egg-info: requires.txt
+    requires = []
+    for line in lines:
+        try:
+            requires.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    meta = _Meta(info["Version"] if info is not None else None, requires,
+                 list(info.get_all("Provides-Extra") or ()) if info is not None else [])
+    if key is not None:
+        if len(_META) > 4096:
+            _META.clear()
+        _META[key] = meta
+    return meta
+
+
 def _installed_version(lookup: Lookup, name: str) -> str | None:
     dist = lookup(name)
-    return dist.version if dist is not None else None
+    return _meta(dist).version if dist is not None else None
 
 
 def _satisfied(req: Requirement, version: str | None) -> bool:
@@ -60,18 +103,18 @@ def direct_requirements(lookup: Lookup, name: str, extra: str | None = None) -> 
     dist = lookup(name)
     if dist is None:
         return []
+    meta = _meta(dist)
+    if extra in meta.filtered:
+        return list(meta.filtered[extra])
     out = []
-    for line in dist.requires or ():
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
+    for req in meta.requires:
         if extra is None and _marker_ok(req.marker, None):
             out.append(req)
         elif extra is not None and req.marker is not None and "extra" in str(req.marker) \
                 and _marker_ok(req.marker, extra) and not _marker_ok(req.marker, None):
             out.append(req)
-    return out
+    meta.filtered[extra] = out
+    return list(out)
 
 
 def closure(lookup: Lookup, roots: Iterable[str], extras: Mapping[str, Iterable[str]] | None = None) -> set[str]:
@@ -132,7 +175,7 @@ def prune(lookup: Lookup, names: list[str], *, protected: Iterable[str] = ()) ->
         dist = lookup(name)
         if dist is None or name not in result.kept:
             continue
-        for extra in dist.metadata.get_all("Provides-Extra") or ():
+        for extra in _meta(dist).extras:
             reqs = direct_requirements(lookup, name, extra)
             adds = {canonicalize_name(r.name) for r in reqs}
             if not reqs or not adds <= needed or adds & protected or name in adds:

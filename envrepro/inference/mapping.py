@@ -203,33 +203,45 @@ class _Index:
 
     Built by listing the ``*.dist-info``/``*.egg-info`` directories and reading ``top_level.txt`` (or the
     first path component of each ``RECORD`` line) directly: parsing every METADATA file through
-    importlib.metadata costs far more. Cached per path while the directories' modification times stay.
+    importlib.metadata costs far more. Cached per path while the directories' modification times stay, and
+    each directory's listing is cached on its own: a changing directory on sys.path (the script's, /tmp)
+    costs one listing of that directory, not a rescan of site-packages.
     """
 
     _cache: dict[tuple[tuple[str, int], ...], _Index] = {}
+    _entries: dict[tuple[str, int], list[tuple[str, Path, list[str]]]] = {}
 
-    def __init__(self, entries: list[str]):
+    def __init__(self, entries: list[tuple[str, int]]):
         self.by_name: dict[str, metadata.Distribution] = {}
         self.top_level: dict[str, list[str]] = {}
         for entry in entries:
-            for info in _metadata_dirs(entry):
-                name = canonicalize_name(info.name.split("-")[0].removesuffix(".dist").removesuffix(".egg"))
+            for name, info, tops in self._listing(entry):
                 if name in self.by_name:  # first on the path wins, like import does
                     continue
                 self.by_name[name] = metadata.PathDistribution(info)
-                for top in _top_names(info):
+                for top in tops:
                     owners = self.top_level.setdefault(top, [])
                     if name not in owners:
                         owners.append(name)
 
     @classmethod
+    def _listing(cls, entry: tuple[str, int]) -> list[tuple[str, Path, list[str]]]:
+        """(canonical name, metadata directory, top-level names) of each distribution in one directory."""
+        if entry not in cls._entries:
+            if len(cls._entries) > 256:
+                cls._entries.clear()
+            cls._entries[entry] = [
+                (canonicalize_name(info.name.split("-")[0].removesuffix(".dist").removesuffix(".egg")), info,
+                 _top_names(info)) for info in _metadata_dirs(entry[0])]
+        return cls._entries[entry]
+
+    @classmethod
     def for_path(cls, path: list[str]) -> _Index:
-        entries = [os.path.abspath(p or ".") for p in path]
-        key = tuple((e, _mtime(e)) for e in entries)
+        key = tuple((e, _mtime(e)) for e in (os.path.abspath(p or ".") for p in path))
         if key not in cls._cache:
             if len(cls._cache) > 8:
                 cls._cache.clear()
-            cls._cache[key] = cls(entries)
+            cls._cache[key] = cls(list(key))
         return cls._cache[key]
 
 

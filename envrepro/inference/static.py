@@ -93,12 +93,22 @@ class _ImportCollector(ast.NodeVisitor):
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    """The handler catches an ImportError and goes on without the module. One that raises again (``except
+    ImportError: raise ImportError("X requires pandas")``) makes the import required, not optional."""
+    if any(isinstance(stmt, ast.Raise) for stmt in handler.body):
+        return False
     kinds = handler.type
     if kinds is None:
         return True
     names = kinds.elts if isinstance(kinds, ast.Tuple) else [kinds]
     return any((n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "")
                in _OPTIONAL_ERRORS for n in names)
+
+
+def _suppresses_import_error(item: ast.withitem) -> bool:
+    expr = item.context_expr
+    return isinstance(expr, ast.Call) and _call_name(expr) == "suppress" and any(
+        _expr_name(arg) in _OPTIONAL_ERRORS for arg in expr.args)
 
 
 def _expr_name(node: ast.AST) -> str:
@@ -240,10 +250,17 @@ class _GuardedLines(ast.NodeVisitor):
     def __init__(self) -> None:
         self.lines: set[int] = set()
         self.all_lines: set[int] = set()
+        self.bodies: set[int] = set()  # every line of a block an ``except ImportError`` guards
         self._depth = 0
+
+    def _body(self, statements: list[ast.stmt]) -> None:
+        for stmt in statements:
+            self.bodies.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
 
     def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         guarded = any(_catches_import_error(h) for h in node.handlers)
+        if guarded:
+            self._body(node.body)
         self._depth += guarded
         for statement in node.body:
             self.visit(statement)
@@ -255,9 +272,9 @@ class _GuardedLines(ast.NodeVisitor):
 
     def visit_With(self, node: ast.With) -> None:
         # with contextlib.suppress(ImportError): import x
-        guarded = any(isinstance(item.context_expr, ast.Call) and _call_name(item.context_expr) == "suppress"
-                      and any(_expr_name(arg) in _OPTIONAL_ERRORS for arg in item.context_expr.args)
-                      for item in node.items)
+        guarded = any(_suppresses_import_error(item) for item in node.items)
+        if guarded:
+            self._body(node.body)
         self._depth += guarded
         self.generic_visit(node)
         self._depth -= guarded
@@ -272,16 +289,108 @@ class _GuardedLines(ast.NodeVisitor):
 
 
 @functools.lru_cache(maxsize=512)
+def _guards(path: str) -> _GuardedLines:
+    visitor = _GuardedLines()
+    tree = _parse(Path(path))
+    if tree is not None:
+        visitor.visit(tree)
+    return visitor
+
+
 def import_lines(path: str) -> tuple[frozenset[int], frozenset[int]]:
     """(lines of every import statement, lines of those an ``except ImportError`` guards) in a file."""
-    tree = _parse(Path(path))
-    if tree is None:
-        return frozenset(), frozenset()
-    visitor = _GuardedLines()
-    visitor.visit(tree)
+    visitor = _guards(path)
     return frozenset(visitor.all_lines), frozenset(visitor.lines)
+
+
+def guarded_block_lines(path: str) -> frozenset[int]:
+    """Every line inside a block that an ``except ImportError`` (or ``suppress(ImportError)``) guards."""
+    return frozenset(_guards(path).bodies)
 
 
 def guarded_import_lines(path: str) -> frozenset[int]:
     """Lines of import statements that an ``except ImportError`` guards (the importer treats them as optional)."""
     return import_lines(path)[1]
+
+
+# --- what reading cannot settle (envrepro.inference.certain falls back to the capture on these) ---------------
+
+# Calls that import, load or run code by a name or a payload only known when they run.
+_BUILTINS_RUNNING_CODE = frozenset({"exec", "eval", "compile"})  # as plain names: ``model.eval()`` is torch's
+_RUNS_CODE = frozenset({"entry_points", "iter_entry_points", "load_entry_point",
+                        "get_entry_map", "spec_from_file_location", "module_from_spec", "run_path", "run_module",
+                        "reload", "CDLL", "LoadLibrary"})
+_IMPORTS_BY_NAME = frozenset({"import_module", "__import__"})
+# Modules whose load()/loads() rebuild objects from a payload (the payload names modules nobody has read).
+_DESERIALIZERS = frozenset({"pickle", "_pickle", "cloudpickle", "dill", "joblib", "torch", "marshal", "shelve",
+                            "skops"})
+_DESERIALIZING = frozenset({"load", "loads", "Unpickler", "unsafe_load", "full_load"})
+
+
+@dataclass(frozen=True)
+class Doubt:
+    file: str
+    line: int
+    what: str
+
+
+class _DoubtCollector(ast.NodeVisitor):
+    def __init__(self, file: str, tree: ast.Module):
+        self.file = file
+        self.found: list[Doubt] = []
+        self.bound: dict[str, str] = {}  # local name -> module it was imported from (``import joblib as jl``)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                self.bound.update((a.asname or a.name.split(".")[0], a.name) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                self.bound.update((a.asname or a.name, node.module) for a in node.names)
+
+    def _add(self, node: ast.AST, what: str) -> None:
+        self.found.append(Doubt(self.file, getattr(node, "lineno", 0), what))
+
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
+        if any(_catches_import_error(h) for h in node.handlers):
+            self._guarded(node.body, "except ImportError")
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+    def visit_With(self, node: ast.With) -> None:
+        if any(_suppresses_import_error(item) for item in node.items):
+            self._guarded(node.body, "suppress(ImportError)")
+        self.generic_visit(node)
+
+    def _guarded(self, body: list[ast.stmt], by: str) -> None:
+        for sub in body:
+            for inner in ast.walk(sub):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    self._add(inner, f"an import guarded by {by} (needed only if it runs)")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _call_name(node)
+        func = node.func
+        first = node.args[0] if node.args else None
+        literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+        if name in _IMPORTS_BY_NAME and not literal:
+            self._add(node, f"{name}() of a name computed at run time")
+        elif name in _BUILTINS_RUNNING_CODE and isinstance(func, ast.Name):
+            self._add(node, f"{name}() runs code given as data")
+        elif name in _RUNS_CODE:
+            self._add(node, f"{name}() loads or runs code chosen at run time")
+        elif name in _DESERIALIZING:
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else (
+                name if isinstance(func, ast.Name) else "")
+            module = self.bound.get(owner, "")
+            if module.split(".")[0] in _DESERIALIZERS:
+                self._add(node, f"{module}.{name}() rebuilds objects whose modules nobody has read")
+        self.generic_visit(node)
+
+
+def read_doubts(path: Path) -> list[Doubt]:
+    """What in a file of the model's own code makes its imports depend on running it (or is unreadable)."""
+    tree = _parse(path)
+    if tree is None:
+        return [Doubt(str(path), 0, "the file cannot be parsed")]
+    collector = _DoubtCollector(str(path), tree)
+    collector.visit(tree)
+    return collector.found
