@@ -17,6 +17,7 @@ _LAZY = {
     "save_model": ".save",
     "create_env": ".environments",
     "predict": ".predicting",
+    "spark_udf": ".spark.udf",  # pyspark only when it is called
 }
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .predicting import predict
     from .python_model import PythonModel, PythonModelContext
     from .save import save_model
+    from .spark.udf import spark_udf
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
@@ -36,4 +38,4 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["EnvreproError", "PyFuncModel", "PythonModel", "PythonModelContext", "create_env", "load_model",
-           "predict", "save_model", "__version__"]
+           "predict", "save_model", "spark_udf", "__version__"]

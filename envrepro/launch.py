@@ -160,7 +160,7 @@ def spec_file(spec: dict[str, Any]) -> Path:
 
 def explain_failure(stderr: str, model_name: str, returncode: int) -> EnvreproError:
     """One line for a failed worker, from its report: whose fault it was, and on which Python."""
-    from envrepro_runtime.errors import describe, parse_report
+    from envrepro_runtime.errors import parse_report
 
     report = parse_report(stderr)
     if report is None:
@@ -168,7 +168,14 @@ def explain_failure(stderr: str, model_name: str, returncode: int) -> EnvreproEr
         last = lines[-1] if lines else f"exit code {returncode}, no output"
         return RuntimeFailure(f"envrepro's runtime failed in the model's environment: {last}",
                               hint="run with -v for the full output")
+    return explain_report(report, model_name)
+
+
+def explain_report(report: dict[str, Any], model_name: str) -> EnvreproError:
+    """The error for a worker's failure report (``envrepro_runtime.errors.make_report``)."""
+    from envrepro_runtime.errors import describe
+
     message, hint = describe(report, model_name)
     error = {"input": EnvreproError, "format": ModelFormatError, "runtime": RuntimeFailure}.get(
-        report.get("kind"), ModelFailure)
+        str(report.get("kind")), ModelFailure)
     return error(message, path=report.get("path"), hint=hint)

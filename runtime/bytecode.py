@@ -133,6 +133,7 @@ def compile_imported_later(prefix=None):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
+        os.closerange(3, 4096)  # nor any other pipe of the caller's (``stream`` keeps its protocol on one)
         os.setsid()
         import py_compile
         from importlib.util import cache_from_source

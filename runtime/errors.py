@@ -49,12 +49,17 @@ def python_version():
 
 def report_line(kind, stage, message, hint=None, path=None):
     """The last line the worker writes to stderr when it fails (read by the host)."""
+    return REPORT_PREFIX + json.dumps(make_report(kind, stage, message, hint=hint, path=path))
+
+
+def make_report(kind, stage, message, hint=None, path=None):
+    """A failure as the host reads it (see :func:`describe`): whose it was, when, and on which Python."""
     report = {"kind": kind, "stage": stage, "message": message, "python": python_version()}
     if hint:
         report["hint"] = hint
     if path:
         report["path"] = path
-    return REPORT_PREFIX + json.dumps(report)
+    return report
 
 
 def parse_report(stderr_text):

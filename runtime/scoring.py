@@ -50,6 +50,11 @@ def _mlflow_error(exc):
 def score(model, body, content_type):
     """Predictions for ``body`` as JSON bytes; PayloadError for a bad request, ModelPredictError for the model."""
     data, params = parse_request(body, content_type, model.signature)
+    return predictions_json(predict_parsed(model, data, params))
+
+
+def predict_parsed(model, data, params):
+    """The model's predictions for parsed input (signature checks first); the errors of :func:`score`."""
     data = model.conform(data)
     params = model.conform_params(params)
     try:
@@ -64,7 +69,7 @@ def score(model, body, content_type):
         if mlflow_error is not None:
             error.status, error.error_code = mlflow_error
         raise error from exc  # the worker reads __cause__ to tell the model's failure from the runtime's
-    return predictions_json(predictions)
+    return predictions
 
 
 def invocation(model, body, content_type):

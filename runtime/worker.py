@@ -1,4 +1,4 @@
-"""The worker: what the model's python runs (``python -I -B <runtime>/bootstrap.py predict|serve ...``).
+"""The worker: what the model's python runs (``python -I -B <runtime>/bootstrap.py predict|serve|stream ...``).
 
 The host (``envrepro/launch.py``) passes the load spec as JSON on the command line. On failure the worker
 writes one report line (:func:`envrepro_runtime.errors.report_line`) as the last line of stderr, so the
@@ -95,6 +95,12 @@ def _serve(args, spec):
     return 0
 
 
+def _stream(args, spec):
+    from .stream import serve_stream
+
+    return serve_stream(lambda: load(spec), _whose)
+
+
 def read_spec(value):
     """``--spec``: the JSON itself, or ``@path`` of a file holding it (a signature can outgrow one argument)."""
     if value.startswith("@"):
@@ -123,6 +129,8 @@ def _parser():
     s.add_argument("--request-timeout", type=float, default=60.0)
     s.add_argument("--access-log", action="store_true")
     s.add_argument("--version", default="0")
+    t = sub.add_parser("stream", help="Score batches sent over stdin until it closes (see envrepro_runtime.stream).")
+    t.add_argument("--spec", required=True)
     return parser
 
 
@@ -154,14 +162,16 @@ def _whose(exc):
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command is None:
-        _parser().error("a command is required: predict or serve")
+        _parser().error("a command is required: predict, serve or stream")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="envrepro: %(levelname)s: %(message)s")
     spec = read_spec(args.spec)
-    stage = "load" if args.command == "predict" else "serve"
+    stage = "serve" if args.command == "serve" else "load"
     try:
         if args.command == "predict":
             return _predict(args, spec)
+        if args.command == "stream":
+            return _stream(args, spec)
         return _serve(args, spec)
     except PayloadError as exc:
         return _fail(args, spec, "input", "input", "{}: {}".format(getattr(args, "input_name", "request"),

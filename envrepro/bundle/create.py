@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -64,6 +65,7 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
     with tempfile.TemporaryDirectory(prefix=".envrepro-bundle-", dir=out.parent) as tmp:
         copy = Path(tmp) / MODEL_DIR
         shutil.copytree(model.path, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
+        _make_writable(copy)  # a read-only model (a mount, a registry cache) gets its lock written into the copy
         ensured = ensure_lock(model.path, copy, targets, kind=kind, channel_alias=channel_alias, quiet=quiet,
                               into="the bundle", for_what="the bundle")
         if ensured.note:
@@ -151,6 +153,13 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             sha.update(chunk)
     return sha.hexdigest()
+
+
+def _make_writable(root: Path) -> None:
+    """Owner write on the copy: copytree keeps a read-only model's modes (the archive's modes are fixed anyway)."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
 def _model_entries(copy: Path) -> list[Entry]:

@@ -3,6 +3,7 @@ left as it was."""
 
 from __future__ import annotations
 
+import stat
 import tarfile
 
 from envrepro.bundle import create_bundle, open_bundle
@@ -84,3 +85,18 @@ def test_a_venv_bundle_without_its_python_on_the_target_says_what_to_do(tmp_path
     assert f"installs a virtual environment on Python {PYTHON}, and this machine has no Python {minor}" in message
     assert "interpreters found: 3.8.18" in message and "--env-manager conda" in message
     assert not (tmp_path / "env").exists()
+
+
+def test_a_read_only_model_is_bundled_and_left_as_it_was(tmp_path, offline_pip):
+    """The lock is written into the bundle's copy of the model, which must be writable (the model is not)."""
+    model = _pip_model(tmp_path / "m")
+    for path in [*model.rglob("*"), model]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        summary = create_bundle(model, tmp_path / "b.tar", env_manager="uv", platforms=["linux-64"], quiet=True)
+    finally:
+        model.chmod(0o755)
+    assert summary.manifest.lock_note.startswith("the model has no lock")
+    assert sorted(p.name for p in summary.manifest.packages) == ["tinyreq", "tinywheel"]
+    assert sorted(p.name for p in model.iterdir()) == ["MLmodel", "python_env.yaml", "requirements.txt"]
+    assert not (model / "MLmodel").stat().st_mode & stat.S_IWUSR

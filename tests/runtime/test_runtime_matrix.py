@@ -1,9 +1,10 @@
-"""The in-environment runtime on every Python from 3.6 to 3.13: compile, predict (JSON, CSV), serve.
+"""The in-environment runtime on every Python from 3.6 to 3.13: compile, predict (JSON, CSV), serve, stream.
 
 Each Python gets a real venv (uv) with the data libraries of a different age, or none, so the runtime's
 contract (runtime/__init__.py) is checked where it matters: pandas 0.25 + numpy 1.16 on 3.6, no pandas at
-all on 3.8 and 3.12, numpy 2 + pandas 3 on 3.11. The model is a pyfunc whose class lives in the model's
-``code/`` and subclasses ``envrepro.PythonModel`` -- which, in these environments, is the runtime's stub.
+all on 3.8 and 3.12, numpy 2 + pandas 3 on 3.11, pyarrow on 3.9 and 3.11 (the stream's Arrow input). The model
+is a pyfunc whose class lives in the model's ``code/`` and subclasses ``envrepro.PythonModel`` -- which, in
+these environments, is the runtime's stub.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ DATA_LIBS: dict[str, list[str] | None] = {
     "3.6": ["numpy==1.16.6", "pandas==0.25.3"],
     "3.7": ["numpy", "pandas"],
     "3.8": None,
-    "3.9": ["numpy", "pandas"],
+    "3.9": ["numpy", "pandas", "pyarrow"],
     "3.10": ["numpy<2", "pandas<2"],
-    "3.11": ["numpy>=2", "pandas>=3"],
+    "3.11": ["numpy>=2", "pandas>=3", "pyarrow"],
     "3.12": None,
     "3.13": ["numpy", "pandas"],
 }
@@ -235,3 +236,34 @@ def test_serve_enforces_the_signature(env, signed_model_dir):
             assert (status, body["error_code"]) == (400, code), body
     finally:
         stop_server(server)
+
+
+def test_stream_scores_batch_after_batch(env, signed_model_dir):
+    """One long-lived predictor: Arrow input where pyarrow is, the columns encoding where only numpy and pandas
+    are, JSON rows where neither is; a model error answers one batch, and the next is scored again."""
+    import pandas as pd
+
+    from envrepro.errors import EnvreproError
+    from envrepro.spark.predictor import StreamPredictor
+
+    minor, prefix, has_pandas = env
+    predictor = StreamPredictor(prefix / "bin" / "python", signed_model_dir)
+    try:
+        assert predictor.python_version == _python_version(prefix)
+        arrow = "pyarrow" in (DATA_LIBS[minor] or [])
+        assert predictor.format == ("arrow" if arrow else "columns" if has_pandas else "json")
+        frame = pd.DataFrame(ROWS, columns=COLUMNS)
+        assert predictor.predict(frame) == EXPECTED
+        assert predictor.predict(frame, {"scale": 2}) == [2 * e for e in EXPECTED]
+        if has_pandas:  # the signature picks the columns by name, as for predict
+            assert predictor.predict(frame[list(reversed(COLUMNS))].assign(extra=9)) == EXPECTED
+        with pytest.raises(EnvreproError) as info:
+            predictor.predict(pd.DataFrame([[666, 0, 0, 0]], columns=COLUMNS))
+        assert str(info.value).startswith(f"the model failed while predicting in its environment (Python "
+                                          f"{predictor.python_version}): ValueError: the number of the beast")
+        with pytest.raises(EnvreproError, match="INVALID_PARAMETER_VALUE|scale"):
+            predictor.predict(frame, {"scale": 1.5})
+        assert predictor.predict(frame.iloc[:1]) == EXPECTED[:1]
+    finally:
+        predictor.close()
+    assert predictor.proc.returncode == 0
