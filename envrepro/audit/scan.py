@@ -274,11 +274,18 @@ class Scanner:
         """
         try:  # regular files only (a FIFO would hang the scan, /dev/zero would fill memory), size-capped
             with open_regular(path, what="") as fh:
-                data = fh.read(_SNIFF_BYTES) if sniff else fh.read(MAX_READ_BYTES + 1)
                 if sniff:
+                    data = fh.read(_SNIFF_BYTES)
                     if sniff.encode() not in data:
                         return None
                     data += fh.read(MAX_READ_BYTES + 1 - len(data))
+                else:
+                    # read(n) allocates n bytes up front: asking for the 64 MiB bound cost 15 us per file (a
+                    # tenth of a scan); ask for the size open_regular checked, and go on only if the file grew.
+                    size = os.fstat(fh.fileno()).st_size
+                    data = fh.read(size + 1)
+                    if len(data) > size:
+                        data += fh.read(MAX_READ_BYTES + 1 - len(data))
         except EnvreproError as exc:
             self._problem(path, exc.message, part)
             return None
