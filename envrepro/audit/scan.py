@@ -7,6 +7,7 @@ once: each directory is keyed by ``(st_dev, st_ino)``, so a symlink loop ends th
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterable
@@ -44,6 +45,7 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".t
 _SNIFF_BYTES = 65536
 
 
+@functools.lru_cache(maxsize=4096)  # an mlruns tree repeats a handful of names (meta.yaml, MLmodel) 10,000 times
 def kind_of(name: str) -> str | None:
     """Which audit a file gets, judged from its name alone (``explicit`` ones are confirmed by content)."""
     if name == MLMODEL:
