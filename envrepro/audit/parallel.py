@@ -71,6 +71,9 @@ class ParallelScanner(Scanner):
     def scan(self, paths: Iterable[str | os.PathLike]) -> AuditReport:
         try:
             super().scan(paths)  # walks, records events, submits work; merges nothing yet
+        except BrokenProcessPool:  # from submit() during the walk, or from a result in _finish()
+            raise EnvreproError("audit: a worker process died (killed, or out of memory); "
+                                "re-run with --jobs 1 to scan in one process") from None
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -104,12 +107,8 @@ class ParallelScanner(Scanner):
         else:
             self._submit(final=True)
             results = []
-            try:
-                for future in self._futures:
-                    results.extend(future.result())
-            except BrokenProcessPool:
-                raise EnvreproError("audit: a worker process died (killed, or out of memory); "
-                                    "re-run with --jobs 1 to scan in one process") from None
+            for future in self._futures:
+                results.extend(future.result())
         seen: set[str] = set()
         for event in self._events:
             for key, part in results[event] if isinstance(event, int) else (event,):
