@@ -91,11 +91,13 @@ def test_cli_jobs_gives_the_serial_report_on_a_tree_worth_workers(tree):
     hostile_tree(tree)
     for i in range(parallel.MIN_PARALLEL_DIRS):
         model_dir(tree, f"mlruns/2/r{i}/artifacts/model", ENVS[i % len(ENVS)], version="2.9.2")
-    results = {jobs: run_json("--jobs", jobs, tree) for jobs in ("1", "2")}
+    results = {jobs: run_json("--dry-run", "--jobs", jobs, tree) for jobs in ("1", "2")}  # --fix's plan too
     for _code, data in results.values():
         data["summary"].pop("seconds")
     assert results["1"] == results["2"]
-    assert results["1"][0] == 2 and results["1"][1]["summary"]["models"] > parallel.MIN_PARALLEL_DIRS
+    code, data = results["1"]
+    assert code == 2 and data["summary"]["models"] > parallel.MIN_PARALLEL_DIRS
+    assert sum(r["status"] == "would-fix" for r in data["fix"]["results"]) > parallel.MIN_PARALLEL_DIRS // 2
 
 
 def _die(chunk):
