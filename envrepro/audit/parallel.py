@@ -15,13 +15,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import EnvreproError
-from .findings import AuditReport
-from .scan import Scanner, merge_part
+from .findings import AuditReport, Finding, Problem
+from .scan import Scanner
 
 MIN_PARALLEL_DIRS = 200  # fewer directories with files to audit: starting workers costs more than it saves
 CHUNK_DIRS = 100         # directories per task: small enough to balance the workers, large enough to amortise IPC
 
-Part = tuple[str | None, AuditReport]
+# (key, findings, problems, files audited, models): an AuditReport part as a tuple, which unpickles ten times
+# faster than the dataclass (0.18 s of the main process's time for 10,000 models)
+Part = tuple[str | None, list[Finding], list[Problem], int, int]
 DirWork = tuple[str, dict[str, str]]
 
 
@@ -41,7 +43,7 @@ class _Recorder(Scanner):
 
     def _add(self, part: AuditReport, key: str | None = None) -> None:
         if key is not None or part.problems or part.findings or part.files_audited or part.models:
-            self.parts.append((key, part))
+            self.parts.append(_flat(key, part))
 
 
 def audit_dirs(chunk: list[DirWork]) -> list[list[Part]]:
@@ -81,7 +83,7 @@ class ParallelScanner(Scanner):
         return self.report
 
     def _add(self, part: AuditReport, key: str | None = None) -> None:
-        self._events.append((key, part))
+        self._events.append(_flat(key, part))
 
     def _dir_files(self, path: str, files: dict[str, str]) -> None:
         self._events.append(len(self._work))
@@ -111,13 +113,21 @@ class ParallelScanner(Scanner):
             for future in self._futures:
                 results.extend(future.result())
         seen: set[str] = set()
+        report = self.report
         for event in self._events:
-            for key, part in results[event] if isinstance(event, int) else (event,):
+            for key, findings, problems, audited, models in results[event] if isinstance(event, int) else (event,):
                 if key is not None:
                     if key in seen:
                         continue  # audited earlier in the walk, as the serial scan's _seen would have skipped it
                     seen.add(key)
-                merge_part(self.report, part)
+                report.findings.extend(findings)
+                report.problems.extend(problems)
+                report.files_audited += audited
+                report.models += models
+
+
+def _flat(key: str | None, part: AuditReport) -> Part:
+    return key, part.findings, part.problems, part.files_audited, part.models
 
 
 def audit_paths(paths: Iterable[str | os.PathLike], jobs: int = 1) -> AuditReport:
