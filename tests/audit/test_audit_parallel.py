@@ -52,8 +52,8 @@ def hostile_tree(root: Path) -> list[Path]:
     os.symlink(root / "mlruns/1", root / "alias")
     assert outside.is_dir()
     # the command line names files the walk also reaches, before and after the tree
-    return [root / "mlruns/1/run01/artifacts/model/conda.yaml", root, root / "nested/inner/conda.yaml",
-            root / "locks/poetry.lock"]
+    return [root / "mlruns/1/run01/artifacts/model/conda.yaml", root / "mlruns/1/run02/artifacts/model/MLmodel",
+            root, root / "nested/inner/conda.yaml", root / "locks/poetry.lock"]
 
 
 def as_json(report) -> dict:
