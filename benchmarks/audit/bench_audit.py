@@ -2,6 +2,9 @@
 
     python benchmarks/audit/bench_audit.py [--models 10000] [--repeat 3] [--dir PATH] [--keep]
 
+The audit runs twice: with its default of one worker process per CPU, and serially (--jobs 1); the two
+reports must be identical.
+
 The tree is an MLflow `mlruns/` store: <experiment>/<run>/meta.yaml and <run>/artifacts/model/ with MLmodel,
 conda.yaml, python_env.yaml, requirements.txt and a small model.pkl. Channels are mixed as found in the wild
 (old MLflow `defaults`, no channels, pkgs/main, repo.anaconda.com URLs, `defaults::pkg` specs, clean
@@ -180,17 +183,24 @@ def main() -> int:
         # would make every run compile its modules first).
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(__file__).resolve().parents[1] / "_work" / "pycache")
-        audit_s, audit_cpu, audit = best_of(args.repeat, [sys.executable, "-m", "envrepro.cli", "audit", "--json",
-                                                          "mlruns"], root, env)
-        if audit.returncode not in (0, 1):
-            print(audit.stderr, file=sys.stderr)
-            return 1
+        audit_cmd = [sys.executable, "-m", "envrepro.cli", "audit", "--json", "mlruns"]
+        audit_s, audit_cpu, audit = best_of(args.repeat, audit_cmd, root, env)  # one worker per CPU
+        serial_s, serial_cpu, serial = best_of(args.repeat, audit_cmd + ["--jobs", "1"], root, env)
+        for proc in (audit, serial):
+            if proc.returncode not in (0, 1):
+                print(proc.stderr, file=sys.stderr)
+                return 1
         report = json.loads(audit.stdout)
         audit_found = {f["file"] for f in report["findings"]}
+        serial_report = json.loads(serial.stdout)
+        if serial_report["findings"] != report["findings"] or serial_report["unreadable"] != report["unreadable"]:
+            print("the parallel audit's report differs from the serial one", file=sys.stderr)
+            return 1
         grep_s, grep_cpu, grep = best_of(args.repeat, ["grep", "-rl", "defaults", "mlruns"], root)
         grep_found = set(grep.stdout.split())
 
-        rows = [("envrepro audit", audit_s, audit_cpu, audit_found),
+        rows = [(f"envrepro audit -j{os.cpu_count()}", audit_s, audit_cpu, audit_found),
+                ("envrepro audit -j1", serial_s, serial_cpu, audit_found),
                 ("grep -rl defaults", grep_s, grep_cpu, grep_found)]
         print(f"{'tool':<20}{'seconds':>9}{'cpu s':>7}{'files/s':>11}{'models/s':>10}{'recall':>8}{'precision':>11}")
         for name, seconds, cpu, found in rows:

@@ -17,7 +17,7 @@ from .fix import (
                   fix_report,
                   plan_env_fix,
 )
-from .scan import audit_paths
+from .parallel import audit_paths
 
 __all__ = [
     "DEFAULT_CHANNEL", "RULES", "AuditReport", "Finding", "FixResult", "ModelInfo", "Problem", "Skipped",

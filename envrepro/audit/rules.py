@@ -5,6 +5,7 @@ Node trees come from ``yaml.compose`` so every finding carries the line it sits 
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -66,14 +67,21 @@ def compose(text: str) -> yaml.Node | None:
 
 
 def _too_deep(root: yaml.Node | None) -> str | None:
-    """Whether a node sits deeper than MAX_DEPTH; only collections are walked (scalars have no children)."""
-    stack = [(root, 0)] if isinstance(root, (yaml.SequenceNode, yaml.MappingNode)) else []
-    while stack:
-        node, depth = stack.pop()
-        if node.value and depth + 1 > MAX_DEPTH:  # its children are that deep
+    """Whether a node sits deeper than MAX_DEPTH, one level at a time (only collections have children; no
+    tuple per node, which made this check a tenth of the audit's CPU)."""
+    level: list[yaml.Node] = [root] if isinstance(root, (yaml.SequenceNode, yaml.MappingNode)) else []
+    depth = 0
+    while level:
+        children: list[yaml.Node] = []
+        for node in level:
+            if isinstance(node, yaml.SequenceNode):
+                children += node.value
+            else:
+                children += itertools.chain.from_iterable(node.value)
+        depth += 1
+        if children and depth > MAX_DEPTH:
             return f"YAML nested more than {MAX_DEPTH} levels deep"
-        children = node.value if isinstance(node, yaml.SequenceNode) else [p for pair in node.value for p in pair]
-        stack.extend((child, depth + 1) for child in children if not isinstance(child, yaml.ScalarNode))
+        level = [child for child in children if not isinstance(child, yaml.ScalarNode)]
     return None
 
 

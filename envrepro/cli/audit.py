@@ -17,7 +17,10 @@ from ..model import DEFAULT_CHANNEL
 @click.option("--channel", metavar="NAME", default=None,
               help=f"Channel that replaces Anaconda's with --fix (default: {DEFAULT_CHANNEL}).")
 @click.option("--dry-run", is_flag=True, help="Show what --fix would change as a unified diff; write nothing.")
-def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None, dry_run: bool) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes for large trees (default: one per CPU; 1 scans in this process).")
+def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None, dry_run: bool,
+          jobs: int | None) -> None:
     """Find conda.yaml/environment.yml files, MLflow models (mlruns/ trees too) and conda lock files
     that use Anaconda's repository: an explicit `defaults`, no channels at all, `main`/`r`/`anaconda`/
     repo.anaconda.com channels, `defaults::pkg` specs, and locked package URLs.
@@ -27,6 +30,7 @@ def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None,
     """
     # Imported here so other commands do not pay for the audit's parser at start-up.
     from ..audit import audit_paths, check_target_channel, exit_code_after_fix, fix_report
+    from ..audit.parallel import default_jobs
     from ..audit.report import render_fixes, render_json, render_notes, render_table
 
     if channel is not None and not (fix or dry_run):
@@ -34,7 +38,7 @@ def audit(paths: tuple[str, ...], as_json: bool, fix: bool, channel: str | None,
     fixing = fix or dry_run  # --dry-run alone previews the fix
     try:
         target = check_target_channel(channel or DEFAULT_CHANNEL)
-        report = audit_paths(paths or (".",))
+        report = audit_paths(paths or (".",), jobs=jobs or default_jobs())
         results = fix_report(report, target, dry_run=dry_run) if fixing else None
     except EnvreproError as exc:
         click.echo(f"error: {exc.format()}", err=True)
