@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from infer_helpers import make_dist
+from packaging.requirements import Requirement
 
 import envrepro
 import envrepro.inference as inference
@@ -34,7 +35,8 @@ def _names(path: Path) -> set[str]:
 
 def _why(path: Path) -> dict[str, list[str]]:
     record = json.loads((path / "envrepro_requirements.json").read_text())
-    return {item["requirement"].split("==")[0].lower(): item["reasons"] for item in record["requirements"]}
+    # by name, extras dropped: pandas 3 with pyarrow installed pickles its strings as pyarrow (pandas[pyarrow])
+    return {Requirement(item["requirement"]).name.lower(): item["reasons"] for item in record["requirements"]}
 
 
 def _output(path: Path):
