@@ -17,6 +17,10 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+# Where a user with no internet is sent: the README section on mirrors, local channels and bundles.
+OFFLINE_HELP = 'with no internet, see "Air-gapped and offline sites" in envrepro\'s README'
+
+
 class EnvreproError(Exception):
     """A problem the user can fix: names the file involved and how to fix it."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,19 +184,51 @@ def format_report(report: Report) -> str:
     ]
     cutoff = report.resolve_as_of.get("cutoff")
     for req in report.requirements:
-        reasons = ""
+        lines.append(f"  {req}")
         if report.why is not None:
             why = report.why.get(req, ["no record (saved without envrepro provenance)"])
             if cutoff and not pinned_names([req]):
                 why = [*why, f"not pinned: resolves as of {report.resolve_as_of['label']}"]
-            reasons = "  <- " + "; ".join(why)
-        lines.append(f"  {req}{reasons}")
+            for reason in why:
+                lines.extend(textwrap.wrap(group_module_lists(reason), WIDTH, initial_indent="    - ",
+                                           subsequent_indent="      ", break_on_hyphens=False))
     if report.constraints:
         lines.append("constraints:")
         lines.extend(f"  {c}" for c in report.constraints)
     lines.append("problems:" if report.problems else "problems:     none")
     lines.extend(f"  - {p}" for p in report.problems)
     return "\n".join(printable(line) for line in lines)  # values from MLmodel never reach the terminal raw
+
+
+WIDTH = 100  # `inspect --why` wraps each reason at this many columns
+_MAX_PACKAGES = 5  # packages named in one list of imported modules; the rest are counted
+# "label: a, a.b, a.c (+12 more)": the modules a requirement was seen importing, as save_model records them.
+_NAME = r"[A-Za-z_]\w*(?:\.\w+)*"
+_MODULE_LIST = re.compile(rf"(?<=: )({_NAME}(?:, {_NAME})*)(?: \(\+(\d+) more\))?")
+
+
+def group_module_lists(reason: str) -> str:
+    """Each list of imported modules in ``reason``, grouped under their top-level packages and capped:
+    ``sklearn, sklearn._config, ... (+193 more)`` becomes ``sklearn (197 modules)``."""
+    def group(match: re.Match[str]) -> str:
+        names, hidden = match.group(1).split(", "), int(match.group(2) or 0)
+        if len(names) == 1 and not hidden:
+            return match.group(0)
+        counts: dict[str, int] = {}
+        for name in names:
+            top = name.split(".")[0]
+            counts[top] = counts.get(top, 0) + 1
+        # Recorded lists are sorted by depth: once a submodule is shown, every top-level package was (importing
+        # a submodule imports its package), so the hidden ones belong to those shown.
+        if hidden and len(counts) == 1 and any("." in name for name in names):
+            counts[next(iter(counts))] += hidden
+            hidden = 0
+        shown = [top if n == 1 else f"{top} ({n} modules)" for top, n in list(counts.items())[:_MAX_PACKAGES]]
+        more = [f"{len(counts) - _MAX_PACKAGES} more packages"] if len(counts) > _MAX_PACKAGES else []
+        more += [f"{hidden} more modules"] if hidden else []
+        return ", ".join(shown) + (f" and {' and '.join(more)}" if more else "")
+
+    return _MODULE_LIST.sub(group, reason)
 
 
 def _columns_text(spec: Any) -> str:

@@ -48,6 +48,9 @@ def check_input(body: bytes, content_type: str, input_name: str) -> None:
         check_request(body, media_type(content_type))
     except PayloadError as exc:
         raise EnvreproError(exc.message, path=input_name) from None
+    if content_type == "parquet" and not (len(body) >= 12 and body[:4] == body[-4:] == b"PAR1"):
+        raise EnvreproError("malformed parquet: not a parquet file (no PAR1 marker at its start and end)",
+                            path=input_name, hint="give its format with -t json|csv if it is not parquet")
 
 
 def check_output(output: str | os.PathLike | None) -> None:

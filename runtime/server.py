@@ -137,8 +137,11 @@ def make_handler(state, config):
             self.wfile.write(body)
             if config.access_log:
                 took = time.time() - getattr(self, "_started", time.time())
+                # Common Log Format (its date form, as gunicorn and Apache write it), then the seconds taken.
                 sys.stderr.write('%s - - [%s] "%s" %d %d %.4f\n' % (
-                    self.address_string(), self.log_date_time_string(), self.requestline, status, len(body), took))
+                    self.address_string(), time.strftime("%d/%b/%Y:%H:%M:%S %z"), self.requestline, status,
+                    len(body), took))
+                sys.stderr.flush()  # before 3.9, a non-interactive stderr is block-buffered
 
         def _error(self, status, code, message):
             self._send(status, error_json(code, message))

@@ -123,8 +123,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def index_channel(root: Path) -> None:
     from rattler.index import index_fs
 
+    scratch = root / ".tmp"  # the indexer's scratch directory, left behind empty: remove it if it made it
+    made_scratch = not scratch.exists()
     # Plain repodata.json only: what any conda client reads, and what a mirror would serve.
     asyncio.run(index_fs(root, write_zst=False, write_shards=False, force=True))
+    if made_scratch:
+        with contextlib.suppress(OSError):  # not empty: something else is in it, keep it
+            scratch.rmdir()
     _settle_rattler_at_exit()
     # The indexer dates every record "now" (indexed_timestamp), which solvers prefer over the build timestamp
     # for --exclude-newer cutoffs: date them when they were built, as if uploaded then.

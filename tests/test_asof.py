@@ -182,9 +182,10 @@ def test_inspect_shows_the_cutoff(tmp_path):
     assert report["resolve_as_of"] == {"cutoff": "2023-12-05T10:11:12Z", "label": "2023-12-05 10:11:12 UTC",
                                        "why": "MLmodel utc_time_created"}
     why = run_cli("inspect", "-m", str(path), "--why", env=env, check=True).stdout
-    assert "scikit-learn  <- no record (saved without envrepro provenance); not pinned: resolves as of " \
-           "2023-12-05 10:11:12 UTC" in why
-    assert "mlflow==2.9.2  <- no record (saved without envrepro provenance)\n" in why  # pinned: never moved
+    assert "  scikit-learn\n    - no record (saved without envrepro provenance)\n    - not pinned: resolves as of " \
+           "2023-12-05 10:11:12 UTC\n" in why
+    # pinned: never moved
+    assert "  mlflow==2.9.2\n    - no record (saved without envrepro provenance)\n  scikit-learn\n" in why
     text = run_cli("inspect", "-m", str(path), env={**env, ENV_VAR: "now"}, check=True).stdout
     assert f"resolve as of: today ({ENV_VAR} now)" in text
 

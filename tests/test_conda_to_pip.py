@@ -253,8 +253,8 @@ def test_inspect_lists_translated_requirements_and_why(tmp_path):
     [problem] = [p for p in report["problems"] if "no pip equivalent" in p]
     assert "`cudatoolkit=11.1`" in problem and "`numpy 1.19|1.20`" in problem and "--env-manager conda" in problem
     text = run_cli("inspect", "-m", str(model), "--why", check=True).stdout
-    assert "  scikit-learn==0.23.2.*  <- translated from conda.yaml (`scikit-learn=0.23.2`)" in text
-    assert "  mlflow  <- no record" in text
+    assert "  scikit-learn==0.23.2.*\n    - translated from conda.yaml (`scikit-learn=0.23.2`)\n" in text
+    assert "  mlflow\n    - no record" in text
 
 
 @pytest.mark.slow

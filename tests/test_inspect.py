@@ -8,6 +8,7 @@ import pickle
 import pytest
 
 import envrepro
+from envrepro.model import PROVENANCE_FILE
 from tests.conftest import run_cli
 from tests.mlflow_format import write_mlflow_sklearn_model
 
@@ -93,7 +94,7 @@ def test_inspect_why_and_problems(tmp_path, sklearn_model):
     path = tmp_path / "model"
     envrepro.save_model(sklearn_model, path, extra_pip_requirements=["requests==2.31.0"])
     out = run_cli("inspect", "-m", str(path), "--why", check=True).stdout
-    assert "requests==2.31.0  <- extra_pip_requirements (given by the user)" in out
+    assert "  requests==2.31.0\n    - extra_pip_requirements (given by the user)\n" in out
     assert "problems:     none" in out
     (path / "model.pkl").unlink()
     (path / "requirements.txt").write_text("scikit-learn\n")
@@ -211,6 +212,32 @@ def test_inspect_finds_what_predict_would_hit(tmp_path):
     report = json.loads(run_cli("inspect", "-m", str(typo), "--json", check=True).stdout)
     assert any("no registered flavor loads 'mlflow.sklearn' (flavors: python_function, sklern)" in p
                for p in report["problems"]), report["problems"]
+
+
+def test_why_groups_imported_submodules_and_wraps(tmp_path, sklearn_model):
+    """A provenance record as older saves wrote it: every imported submodule, in one reason."""
+    path = tmp_path / "model"
+    envrepro.save_model(sklearn_model, path)
+    sklearn_modules = ["sklearn"] + [f"sklearn.mod{i}.sub" for i in range(300)]
+    many = [f"pkg{i}" for i in range(8)]
+    record = json.loads((path / PROVENANCE_FILE).read_text())
+    for item in record["requirements"]:
+        if item["requirement"].startswith("scikit-learn=="):
+            item["reasons"] = ["default of flavor sklearn",
+                               f"imported while loading the model: {', '.join(sklearn_modules)}",
+                               "brings numpy as a dependency (imported while loading the model: numpy, numpy.core, "
+                               "numpy.linalg (+64 more); input_example is a numpy array)",
+                               f"imported by predict on input_example: {', '.join(many)} (+12 more)"]
+    (path / PROVENANCE_FILE).write_text(json.dumps(record))
+    out = run_cli("inspect", "-m", str(path), "--why", check=True).stdout
+    assert max(len(line) for line in out.splitlines()) <= 100, out
+    assert "    - imported while loading the model: sklearn (301 modules)\n" in out
+    assert "numpy (67 modules); input_example is a numpy array)" in " ".join(out.split())
+    assert ("imported by predict on input_example: pkg0, pkg1, pkg2, pkg3, pkg4 and 3 more packages and 12 more "
+            "modules") in " ".join(out.split())
+    assert "sklearn.mod1" not in out
+    why = json.loads(run_cli("inspect", "-m", str(path), "--json", "--why", check=True).stdout)["why"]
+    assert any("sklearn.mod299.sub" in r for r in next(v for k, v in why.items() if k.startswith("scikit-learn")))
 
 
 def test_terminal_escape_sequences_from_mlmodel_are_shown_escaped(tmp_path):

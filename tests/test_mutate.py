@@ -49,7 +49,7 @@ def test_add_new_and_replace_existing(model):
     env = read_model_env(ModelDir.open(model))
     assert env.requirements == reqs
     why = run_cli("inspect", "-m", str(model), "--why", check=True).stdout
-    assert "pandas==2.2.2  <- update-pip-requirements add" in why
+    assert "  pandas==2.2.2\n    - update-pip-requirements add" in why
 
 
 def test_remove_and_remove_absent(model):

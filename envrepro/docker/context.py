@@ -3,7 +3,8 @@
 ``context/``
   ``Dockerfile``, ``.dockerignore``
   ``model/``: a copy of the model; ``model/conda-lock.yml`` is the lock the image installs
-  ``tooling/``: a wheel of the running envrepro and ``constraints.txt`` pinning its dependencies
+  ``tooling/``: ``constraints.txt`` pinning envrepro's dependencies, and envrepro's wheel unless the image
+  installs it from the package index (see :mod:`.envrepro_source`)
   ``vendor/<n>/``: packages the lock names by ``file://`` URL (a local channel or mirror), when there are any
   ``.envrepro-context.json``: what was generated from what (not sent to the Docker engine)
 
@@ -33,8 +34,9 @@ from ..errors import EnvreproError
 from ..fsutil import is_inside, staging_dir
 from ..model import ModelDir
 from . import dockerfile
+from .envrepro_source import EnvreproSource, envrepro_for_image
 from .lockchoice import ChosenLock, choose_lock
-from .tooling import BUILDER_TOOLS, envrepro_wheel, tooling_constraints, tooling_wheels
+from .tooling import BUILDER_TOOLS, tooling_constraints, tooling_wheels
 
 MARKER = ".envrepro-context.json"
 MIN_TOOLING_PYTHON = (3, 10)  # envrepro's own requires-python
@@ -78,14 +80,15 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
                              quiet=quiet)
         image = base_image or _base_image(chosen)
         vendored = [] if bundle else _vendor(chosen, tmp)
-        wheel = envrepro_wheel(tmp / "tooling")
+        source = envrepro_for_image(tmp / "tooling")
         constraints = tooling_constraints()
         (tmp / "tooling" / "constraints.txt").write_text(
             "# Versions of envrepro's tooling tested with this envrepro (not the model's environment).\n"
             + "".join(f"{line}\n" for line in constraints), encoding="utf-8")
-        bundle_name = _offline_payload(copy, tmp, wheel, constraints, chosen, quiet=quiet) if bundle else None
+        bundle_name = _offline_payload(copy, tmp, source, constraints, chosen, quiet=quiet) if bundle else None
         spec = dockerfile.ImageSpec(
-            base_image=image, wheel=wheel.name, platform=platform, envrepro_version=__version__,
+            base_image=image, wheel=source.wheel.name if source.wheel else None, platform=platform,
+            envrepro_version=__version__,
             model_uuid=None if model.mlmodel.model_uuid is None else str(model.mlmodel.model_uuid),
             lock_kind=chosen.kind, lock_content_hash=chosen.content_hash,
             lock_sha256=chosen.sha256, vendored=vendored, bundle=bundle_name)
@@ -95,10 +98,11 @@ def generate_context(model_path: str | os.PathLike, output_dir: str | os.PathLik
         (tmp / MARKER).write_text(json.dumps({
             "envrepro_version": __version__, "model": str(model.path.resolve()), "model_uuid": spec.model_uuid,
             "platform": platform, "base_image": image, "lock_kind": chosen.kind, "lock_sha256": chosen.sha256,
-            "lock_content_hash": chosen.content_hash, "note": chosen.note, "bundle": bundle_name}, indent=2) + "\n",
-            encoding="utf-8")
-    return DockerContext(out, image, platform, out / "model" / chosen.path.name, chosen.kind,
-                         [chosen.note] if chosen.note else [], time.perf_counter() - started)
+            "lock_content_hash": chosen.content_hash, "note": chosen.note, "bundle": bundle_name,
+            "envrepro_from": source.origin}, indent=2) + "\n", encoding="utf-8")
+    notes = ([chosen.note] if chosen.note else []) + ([] if bundle else source.notes)
+    return DockerContext(out, image, platform, out / "model" / chosen.path.name, chosen.kind, notes,
+                         time.perf_counter() - started)
 
 
 def _copy_model(source: Path, copy: Path) -> None:
@@ -124,8 +128,8 @@ def _copy_model(source: Path, copy: Path) -> None:
             os.symlink(os.path.relpath(target, real_source / rel.parent), link)
 
 
-def _offline_payload(copy: Path, root: Path, wheel: Path, constraints: list[str], chosen: ChosenLock, *,
-                     quiet: bool) -> str:
+def _offline_payload(copy: Path, root: Path, source: EnvreproSource, constraints: list[str], chosen: ChosenLock,
+                     *, quiet: bool) -> str:
     """``--bundle``: a bundle of the model for the image, and every tooling wheel; returns the bundle's name."""
     from ..bundle import create_bundle
 
@@ -135,11 +139,13 @@ def _offline_payload(copy: Path, root: Path, wheel: Path, constraints: list[str]
                   env_manager="conda" if chosen.kind == "conda" else "uv", quiet=quiet)
     # The image's Python: the model's own for a pip lock (the venv's base), else the one the base image has.
     python = chosen.python_version if chosen.kind == "pip" and chosen.python_version else "%d.%d" % sys.version_info[:2]
-    envrepro = [f"envrepro @ {wheel.as_uri()}"]
+    # envrepro's own wheel: in tooling/ already, or resolved here with the rest (the image has no index).
+    envrepro = [f"envrepro @ {source.wheel.as_uri()}" if source.wheel else f"envrepro=={__version__}"]
+    skip = ("envrepro",) if source.wheel else ()
     core = tooling_wheels(root / "tooling" / "wheels", envrepro, constraints, platform=chosen.platform,
-                          python_version=python, quiet=quiet)
+                          python_version=python, quiet=quiet, in_context=skip)
     everything = tooling_wheels(root / "builder-tooling", [*envrepro, *BUILDER_TOOLS], constraints,
-                                platform=chosen.platform, python_version=python, quiet=quiet)
+                                platform=chosen.platform, python_version=python, quiet=quiet, in_context=skip)
     for path in everything:  # the builder reads both directories: keep each wheel once
         if path.name in {c.name for c in core}:
             path.unlink()

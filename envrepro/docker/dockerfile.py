@@ -3,7 +3,8 @@
 Layout inside the image (fixed, so ``envrepro serve`` needs no configuration):
 
 - ``/opt/model``: the model (with its lock); ``/opt/env``: the environment installed from the lock;
-- envrepro itself in the base image's system Python (tooling only: nothing is installed into ``/opt/env``);
+- envrepro itself in the base image's system Python (tooling only: nothing is installed into ``/opt/env``),
+  from its wheel in the context, or ``envrepro==VERSION`` from the package index (see :mod:`.envrepro_source`);
 - ``$ENVREPRO_HOME=/opt/envrepro-home`` with the worker's runtime directory built at image build time, so the
   container writes nothing and runs with a read-only root filesystem.
 """
@@ -33,7 +34,7 @@ UID = 10001  # fixed and numeric: Kubernetes' runAsNonRoot can only verify a num
 @dataclass(frozen=True)
 class ImageSpec:
     base_image: str
-    wheel: str  # file name under tooling/
+    wheel: str | None  # envrepro's wheel, a file name under tooling/; None: envrepro==version from the index
     platform: str  # conda subdir: linux-64 or linux-aarch64
     envrepro_version: str
     model_uuid: str | None
@@ -87,7 +88,7 @@ def check_value(what: str, value: object, pattern: re.Pattern[str] = _WORD, *, p
 def check_spec(spec: ImageSpec) -> None:
     """EnvreproError naming the first value that cannot be written into a Dockerfile as it is."""
     checks = [("base image", spec.base_image, IMAGE_REFERENCE), ("platform", spec.platform, _WORD),
-              ("tooling wheel", spec.wheel, _WORD), ("envrepro version", spec.envrepro_version, _WORD),
+              ("tooling wheel", spec.wheel or "none", _WORD), ("envrepro version", spec.envrepro_version, _WORD),
               ("the model's model_uuid (MLmodel)", spec.model_uuid or "unknown", _WORD),
               ("lock kind", spec.lock_kind, _WORD), ("the lock's content_hash", spec.lock_content_hash, _WORD),
               ("the lock's sha256", spec.lock_sha256, _WORD), ("bundle", spec.bundle or "none", _WORD)]
@@ -103,7 +104,7 @@ def check_spec(spec: ImageSpec) -> None:
 def render(spec: ImageSpec) -> str:
     check_spec(spec)
     tooling = f"{TOOLING_DIR}/constraints.txt"
-    wheel = f"{TOOLING_DIR}/{spec.wheel}"
+    wheel = f"{TOOLING_DIR}/{spec.wheel}" if spec.wheel else f"envrepro=={spec.envrepro_version}"
     vendored = "".join(
         f"COPY {json.dumps([src + '/', dst + '/'])}\n" for src, dst in spec.vendored)
     if vendored:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import EnvironmentBuildError
+from ..errors import OFFLINE_HELP, EnvironmentBuildError
 from ..home import envrepro_home
 from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
@@ -162,7 +162,7 @@ def _fetch_one(pkg: LockedPackage, lock_path: Path | None) -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         raise EnvironmentBuildError(f"cannot download locked package {pkg.name} from {pkg.url}: {exc}",
-                                    path=lock_path, hint="check the channel is reachable") from None
+                                    path=lock_path, hint=f"check the channel is reachable; {OFFLINE_HELP}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

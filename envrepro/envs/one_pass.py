@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import EnvironmentBuildError
 from ..requirements import requirement_name
-from .pip_install import find_uv, run_tool, tied_to_parent, uv_cutoff_args, write_lines
+from .pip_install import cutoff_note, find_uv, run_tool, tied_to_parent, uv_cutoff_args, write_lines
 from .progress import Progress
 
 
@@ -96,7 +96,7 @@ def install_in_one_pass(python: Path, prefix: Path, alone: BuildDependenciesAlon
         if not progress.enabled:
             cmd.append("-q")
         progress.step(f"installing {len(build_dependencies)} build dependencies and {len(requirements)} "
-                      "requirements with uv in one run")
+                      f"requirements with uv in one run{cutoff_note(exclude_newer)}")
         try:
             run_tool(cmd, progress, cwd=cwd, failure="installing in one run failed")
         except EnvironmentBuildError:

@@ -106,8 +106,7 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
                     cmds.insert(0, [*pip, "--no-deps", "-r", str(write_lines(Path(tmp) / "pinned.txt", others))])
                 if own:
                     cmds.append([*pip, "--no-deps", *own])
-        when = f" (uploaded before {stamp(exclude_newer)})" if exclude_newer is not None else ""
-        progress.step(f"installing {len(requirements)} {what} with {tool}{when}")
+        progress.step(f"installing {len(requirements)} {what} with {tool}{cutoff_note(exclude_newer)}")
         hint = "check the pins (and constraints) can be satisfied from your package index"
         if exclude_newer is not None:
             hint += (f"; only what was uploaded before {stamp(exclude_newer)} is used for unpinned packages: pin "
@@ -116,6 +115,11 @@ def install_requirements(python_exe: str | os.PathLike, requirements: Sequence[s
             if not progress.enabled:
                 cmd.append("-q")
             run_tool(cmd, progress, cwd=cwd, failure=f"installing {what} with {tool} failed", hint=hint)
+
+
+def cutoff_note(exclude_newer: datetime | None) -> str:
+    """What a progress line says of the cutoff: the user sees which index snapshot an install reads."""
+    return f" (uploaded before {stamp(exclude_newer)})" if exclude_newer is not None else ""
 
 
 def uv_cutoff_args(exclude_newer: datetime | None, lines: Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..asof import stamp
-from ..errors import EnvironmentBuildError
+from ..errors import OFFLINE_HELP, EnvironmentBuildError
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
 from .pip_install import install_requirements
@@ -136,8 +136,8 @@ def solve_conda_spec(spec: CondaEnvSpec, *, channel_alias: Mapping[str, str] | N
     except (GatewayError, FetchRepoDataError) as exc:
         raise EnvironmentBuildError(
             f"cannot read a conda channel: {_one_line(exc)}", path=where,
-            hint="check the channel is reachable; for an air-gapped site map it to a mirror with "
-                 "--channel-alias NAME=URL_OR_PATH",
+            hint="check the channel is reachable, or map it to a mirror or a local channel with "
+                 f"--channel-alias NAME=URL_OR_PATH; {OFFLINE_HELP}",
         ) from None
     except (InvalidChannelError, InvalidMatchSpecError) as exc:
         raise EnvironmentBuildError(f"invalid conda.yaml content: {_one_line(exc)}", path=where) from None

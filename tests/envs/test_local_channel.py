@@ -259,6 +259,8 @@ def test_script_packages_wheels_into_a_channel(tmp_path, local_channel_url, whee
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "noarch/tinywheel-2.0-0.tar.bz2" in proc.stdout
+    # Only the channel's own files: the indexer's scratch directory does not stay behind.
+    assert sorted(p.name for p in channel.iterdir()) == ["noarch"]
     spec = parse_conda_env({"channels": [local_channel_url, channel.as_uri()],
                             "dependencies": [f"python={PY}", "tinywheel"]})
     prefix = tmp_path / "env"
