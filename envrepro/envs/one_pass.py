@@ -43,7 +43,7 @@ def one_pass_applies(build_dependencies: Sequence[str], requirements: Sequence[s
 
 
 class BuildDependenciesAlone:
-    """``S1``: ``uv pip compile`` of the build dependencies alone, running in the background from ``start()``.
+    """``S1``: ``uv pip compile`` of the build dependencies alone, running in the background inside ``with``.
 
     It resolves for the base interpreter the venv is made from (the same marker environment and wheel tags as the
     venv's Python, and uv already knows it, while the new venv's Python would be started once more just to be
@@ -60,8 +60,12 @@ class BuildDependenciesAlone:
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> BuildDependenciesAlone:
-        self._proc = subprocess.Popen(self._cmd, cwd=self._cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, errors="replace", **tied_to_parent())
+        try:
+            self._proc = subprocess.Popen(self._cmd, cwd=self._cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True, errors="replace", **tied_to_parent())
+        except BaseException:
+            self._tmp.cleanup()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def pins(self) -> dict[str, str] | None:
