@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,21 +59,22 @@ def main() -> None:
     base_env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
     create = [sys.executable, "-m", "envrepro.cli", "env", "create", "-m", str(model), "-q"]
 
-    def uv_by_hand(tmp: Path, env: dict[str, str]) -> float:
+    def uv_by_hand(tmp: Path, env: dict[str, str]) -> tuple[float, float]:
         venv = tmp / "uv-venv"
+        cpu = _children_cpu()
         seconds, proc = timed([uv, "venv", "-q", "--python", interpreter, str(venv)], env=env)
         _check(proc)
         seconds2, proc = timed([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
                                 *build_dependencies, "-r", str(requirements)], env=env, cwd=model)
         _check(proc)
-        return seconds + seconds2
+        return seconds + seconds2, _children_cpu() - cpu
 
     with tempfile.TemporaryDirectory(dir=WORK) as warmup:  # untimed: fills the bytecode and download caches
         _check(subprocess.run(create, env=dict(base_env, ENVREPRO_HOME=str(Path(warmup) / "home")),
                               capture_output=True, text=True))
         uv_by_hand(Path(warmup), base_env)
 
-    pip_times, uv_times, cold_times, warm_times = [], [], [], []
+    pip_times, uv_times, cold_times, warm_times, uv_cpu, cold_cpu = [], [], [], [], [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(dir=WORK) as tmp_name:
             tmp = Path(tmp_name)
@@ -89,10 +91,14 @@ def main() -> None:
                                    env=pip_env)
             _check(proc)
             pip_times.append(seconds + seconds2)
-            uv_times.append(uv_by_hand(tmp, uv_env))
+            seconds, cpu = uv_by_hand(tmp, uv_env)
+            uv_times.append(seconds)
+            uv_cpu.append(cpu)
+            cpu = _children_cpu()
             seconds, proc = timed(create, env=env)
             _check(proc)
             cold_times.append(seconds)
+            cold_cpu.append(_children_cpu() - cpu)
             seconds, proc = timed(create, env=env)
             _check(proc)
             warm_times.append(seconds)
@@ -107,6 +113,8 @@ def main() -> None:
     print(f"uv venv + uv pip install, by hand:      {uv_med:6.3f} s  ({_runs(uv_times)})")
     print(f"envrepro env create, cold:              {cold_med:6.3f} s  ({_runs(cold_times)})")
     print(f"envrepro env create, warm (cache hit):  {warm_med:6.3f} s  ({_runs(warm_times)})")
+    print(f"CPU (the command and everything it waited for), median: envrepro cold {statistics.median(cold_cpu):.3f} s, "
+          f"uv by hand {statistics.median(uv_cpu):.3f} s: less sensitive to other load than wall time")
     print(f"ratio: envrepro cold takes {cold_med / uv_med:.2f}x the time of uv by hand (target <= 1.5x); "
           f"{ratio(cold_med, pip_med)} faster than venv + pip; warm {warm_med:.3f} s (target <= 0.2 s), "
           f"{ratio(warm_med, pip_med)} faster than venv + pip")
@@ -121,6 +129,11 @@ def _python_env(model: Path) -> dict:
 def _check(proc: subprocess.CompletedProcess) -> None:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, proc.args))} failed:\n{proc.stderr[-2000:]}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _runs(times: list[float]) -> str:

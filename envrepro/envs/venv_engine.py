@@ -9,6 +9,7 @@ release for that Python. Venvs are not relocatable, so callers build them at the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Literal
 
 from ..errors import EnvironmentBuildError
 from .interpreters import Interpreter, find_interpreter
-from .one_pass import install_in_one_pass, one_pass_applies
+from .one_pass import BuildDependenciesAlone, install_in_one_pass, one_pass_applies
 from .pip_install import find_uv, install_requirements, run_tool
 from .prefix import prefix_python
 from .progress import Progress
@@ -78,18 +79,21 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
         cmd, last_pip = _fallback_venv_command(base, prefix, progress)
     if not progress.enabled and cmd[1:3] != ["-m", "venv"]:
         cmd.append("--quiet")
-    python = _make_venv(cmd, prefix, progress, tool)
+    # Build dependencies first, then requirements, as MLflow does; with uv in one run when that installs the
+    # same (see envrepro.envs.one_pass), else the venv is made again and installed in two runs. The check's
+    # resolution of the build dependencies alone starts first, to overlap making the venv.
+    one_pass = installer == "uv" and one_pass_applies(build_dependencies, requirements)
+    with (BuildDependenciesAlone(base.path, build_dependencies, cwd=cwd, exclude_newer=exclude_newer)
+          if one_pass else contextlib.nullcontext()) as alone:
+        python = _make_venv(cmd, prefix, progress, tool)
+        done = alone is not None and install_in_one_pass(
+            python, prefix, alone, build_dependencies, requirements, constraints, progress=progress, cwd=cwd,
+            exclude_newer=exclude_newer)
+    if one_pass and not done:
+        shutil.rmtree(prefix)
+        python = _make_venv(cmd, prefix, progress, tool)
     if last_pip is not None:
         install_requirements(python, [f"pip=={last_pip}"], quiet=quiet, installer="pip", what="pip upgrade")
-    # Build dependencies first, then requirements, as MLflow does; with uv in one run when that installs the
-    # same (see envrepro.envs.one_pass), else the venv is made again and installed in two runs.
-    done = False
-    if installer == "uv" and one_pass_applies(build_dependencies, requirements):
-        done = install_in_one_pass(python, prefix, build_dependencies, requirements, constraints,
-                                   progress=progress, cwd=cwd, exclude_newer=exclude_newer)
-        if not done:
-            shutil.rmtree(prefix)
-            python = _make_venv(cmd, prefix, progress, tool)
     if not done:
         install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
                              what="build dependencies", exclude_newer=exclude_newer)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from envrepro.envs.one_pass import installed_versions
+from envrepro.envs.one_pass import BuildDependenciesAlone, installed_versions
 from envrepro.envs.pip_install import find_uv, install_requirements
 from envrepro.envs.prefix import prefix_python
 from envrepro.envs.venv_engine import create_venv
@@ -85,3 +85,25 @@ def test_a_build_dependency_by_url_or_path_takes_two_runs(tmp_path, index, house
                 tool="uv")
     assert installed_versions(tmp_path / "venv") == {"tinybuild": "1.0", "tinywheel": "1.0"}
     assert "in one run" not in capfd.readouterr().err
+
+
+def test_the_build_dependencies_alone_resolve_before_the_venv_exists(index):
+    # The check resolves for the base interpreter, so it can run while the venv is being made.
+    with BuildDependenciesAlone(Path(sys.executable), ["bdep"]) as alone:
+        assert alone.pins() == {"bdep": "1.0", "shared": "2.0"}
+    with BuildDependenciesAlone(Path(sys.executable), ["tinybuild==3.0"]) as alone:
+        assert alone.pins() is None  # does not resolve: the caller installs in two runs, which report it
+
+
+def test_installed_versions_read_what_importlib_metadata_reads(tmp_path, index):
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    versions = two_runs(tmp_path / "venv", ["bdep"], ["rpkg", "tinywheel"], [])
+    site = next((tmp_path / "venv").glob("lib/python*/site-packages"))
+    assert versions == {canonicalize_name(d.metadata["Name"]): d.version
+                        for d in metadata.distributions(path=[str(site)])}
+    assert {"bdep": "1.0", "shared": "1.0", "rpkg": "1.0", "tinywheel": "1.0"}.items() <= versions.items()
+    assert installed_versions(tmp_path / "venv", {"bdep", "tinywheel", "absent"}) == {"bdep": "1.0",
+                                                                                       "tinywheel": "1.0"}
