@@ -133,7 +133,9 @@ def compile_imported_later(prefix=None):
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        os.closerange(3, 4096)  # nor any other pipe of the caller's (``stream`` keeps its protocol on one)
+        # nor any other pipe of the caller's (``stream`` keeps its protocol on one); the lock stays held
+        os.closerange(3, lock)
+        os.closerange(lock + 1, 4096)
         os.setsid()
         import py_compile
         from importlib.util import cache_from_source
