@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / "_work"
-MLFLOW_SPEC = os.environ.get("BENCH_MLFLOW_SPEC", "mlflow")
+MLFLOW_SPEC = os.environ.get("BENCH_MLFLOW_SPEC", "mlflow==3.17.2")  # the version the issues measured against
 
 
 def mlflow_venv() -> Path:
