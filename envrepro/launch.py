@@ -131,7 +131,15 @@ def load_spec(model: ModelDir, *, name: str | None = None) -> dict[str, Any]:
 def worker_command(python: str | os.PathLike, command: str, spec: dict[str, Any], *args: str,
                    verbose: bool = False, report: str = "json") -> list[str]:
     """The worker's command line. ``report="json"`` when the host reads the failure report, "text" when the
-    worker's stderr goes straight to the user (``serve`` execs it)."""
+    worker's stderr goes straight to the user (``serve`` execs it).
+
+    Every caller runs it at once, so this first waits (at most 30 s) for a compiler still writing the
+    environment's bytecode after the previous run (envrepro_runtime.bytecode): the worker then imports from
+    bytecode instead of compiling the same modules next to it.
+    """
+    from envrepro_runtime.bytecode import wait_for_compiler
+
+    wait_for_compiler(Path(python).parent.parent, timeout=30.0)  # <prefix>/bin/python
     # -I: nothing from the user's site or PYTHON* variables; -B: no bytecode written into the model's code/.
     head = [os.fspath(python), "-I", "-B", str(runtime_dir() / "bootstrap.py"), "--report", report]
     return [*head, *(["-v"] if verbose else []), command, "--spec", "@" + str(spec_file(spec)), *args]
