@@ -109,8 +109,11 @@ def bundle_id(bundle: Path) -> str:
 
 
 def shipped_copy(bundle: Path, bundle_id_: str) -> Path:
-    """The bundle under a name unique to its content, for ``addFile`` (two bundles may share a file name)."""
-    target = envrepro_home() / SPARK_DIR / "ship" / f"envrepro-{bundle_id_}.tar"
+    """The bundle under a name unique to its content, for ``addFile`` (two bundles may share a file name).
+
+    Not ``.tar``: Spark's fetchFile untars any ``.tar`` it is given, on the driver and on every executor, which
+    cost a bundle's size in disk twice per machine for nothing (bundles are recognised by content)."""
+    target = envrepro_home() / SPARK_DIR / "ship" / f"envrepro-{bundle_id_}.bundle"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

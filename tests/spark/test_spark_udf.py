@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import envrepro
+from envrepro.bundle.origin import MANIFEST_NAME
 from envrepro.errors import EnvreproError
 from tests.conftest import SKLEARN_COLUMNS, run_cli, run_python
 
@@ -217,3 +218,5 @@ def test_executors_install_each_bundle_once_with_no_network(spark, request):
         installed = json.loads(marker.read_text())
         assert Path(installed["python"]).is_file() and str(home) in installed["python"]
         assert Path(installed["model_dir"]).is_relative_to(home / "bundles")
+    # Spark untars a shipped ".tar" beside it on every machine: envrepro's shipped bundles must not be one.
+    assert not list((home.parent / "work").rglob(MANIFEST_NAME))
