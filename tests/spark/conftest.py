@@ -59,8 +59,9 @@ def _start(args: list[str], log: Path, env: dict[str, str], ready: str, timeout:
     raise RuntimeError(f"{args[1]} did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """Per module (one uses it), so its executors' environments and files (GBs) are gone before the next one."""
     home = spark_home()
     root = tmp_path_factory.mktemp("spark-cluster")
     port = free_port()
@@ -89,6 +90,8 @@ def standalone_cluster(tmp_path_factory) -> Iterator[Cluster]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    for heavy in (executor_home, root / "work"):  # the logs stay, for a failed run
+        shutil.rmtree(heavy, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["local[2]", "standalone"])
