@@ -101,6 +101,21 @@ def _envrepro_home(tmp_path_factory: pytest.TempPathFactory):
             os.environ[name] = value
 
 
+_last_test_directory: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prune_envs_between_test_directories(request: pytest.FixtureRequest, _envrepro_home: Path) -> None:
+    """The session's cached environments go (``env prune``, in-use ones stay) when the run moves on to another
+    test directory: rebuilt from uv's cache in seconds where needed, together they filled a CI machine's disk."""
+    directory = request.path.parent
+    if _last_test_directory and _last_test_directory[0] != directory:
+        from envrepro.environments import prune_envs
+
+        prune_envs(0)
+    _last_test_directory[:] = [directory]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plugin_cache(monkeypatch):
     from envrepro import plugins
