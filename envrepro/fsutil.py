@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -85,6 +86,15 @@ def read_up_to(fh: BinaryIO, limit: int) -> bytes:
     if len(data) > size:
         data += fh.read(limit + 1 - len(data))
     return data
+
+
+def file_digest(path: str | os.PathLike, kind: str = "sha256") -> str:
+    """The hex digest of a file's bytes (``kind``: a hashlib name), read in 1 MiB chunks (packages are big)."""
+    digest = hashlib.new(kind)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_bytes(path: str | os.PathLike, *, what: str = "file", root: str | os.PathLike | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -17,6 +16,7 @@ from .. import __version__
 from ..envs.from_lock import CATEGORIES, fetch_verified, is_unhashed, local_platform
 from ..envs.progress import Progress
 from ..errors import EnvreproError
+from ..fsutil import file_digest
 from ..lock.ensure import ensure_lock, locked_python
 from ..lock.inputs import LockKind
 from ..lockfile import LockedPackage, Lockfile, read_lockfile
@@ -25,7 +25,6 @@ from .archive import Entry, write_archive
 from .manifest import MODEL_DIR, PACKAGES_DIR, BundledFile, BundledPackage, Manifest, mb
 
 MANAGERS = ("uv", "virtualenv", "conda")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -147,14 +146,6 @@ def _fetch(chosen: dict[str, tuple[LockedPackage, list[str]]], lock: Lockfile, p
     return {path: local for (path, _), local in zip(items, paths)}
 
 
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def _make_writable(root: Path) -> None:
     """Owner write on the copy: copytree keeps a read-only model's modes (the archive's modes are fixed anyway)."""
     for path in [root, *root.rglob("*")]:
@@ -167,11 +158,11 @@ def _model_entries(copy: Path) -> list[Entry]:
     for path in sorted(copy.rglob("*")):
         if path.is_file():
             rel = path.relative_to(copy).as_posix()
-            entries.append(Entry(f"{MODEL_DIR}/{rel}", path, _sha256(path), path.stat().st_size,
+            entries.append(Entry(f"{MODEL_DIR}/{rel}", path, file_digest(path), path.stat().st_size,
                                  executable=bool(path.stat().st_mode & 0o111)))
     return entries
 
 
 def _package_entry(name: str, pkg: LockedPackage, local: Path) -> Entry:
-    sha256 = pkg.sha256 or _sha256(local)  # conda-lock's conda entries may carry only md5 (checked on fetch)
+    sha256 = pkg.sha256 or file_digest(local)  # conda-lock's conda entries may carry only md5 (checked on fetch)
     return Entry(name, local, sha256, local.stat().st_size)

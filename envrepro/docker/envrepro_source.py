@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from .. import __version__
 from ..errors import EnvreproError
+from ..fsutil import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def installed_wheel() -> Path | None:
         return None
     info = record["archive_info"] if isinstance(record["archive_info"], dict) else {}
     recorded = (info.get("hashes") or {}).get("sha256") or str(info.get("hash", "")).removeprefix("sha256=")
-    if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+    if recorded and file_digest(path) != recorded:
         log.debug("%s changed since envrepro was installed from it: not used", path)
         return None
     return path

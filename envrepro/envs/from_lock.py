@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OFFLINE_HELP, EnvironmentBuildError
+from ..fsutil import file_digest
 from ..home import envrepro_home
 from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
@@ -96,7 +97,7 @@ def stored_package(pkg: LockedPackage) -> Path | None:
     target = store_path(pkg)
     if target.is_file():
         kind, expected = _strongest(pkg)
-        if _digest_file(target, kind) == expected:
+        if file_digest(target, kind) == expected:
             return target
     return None
 
@@ -136,7 +137,7 @@ def _fetch_one(pkg: LockedPackage, lock_path: Path | None) -> Path:
         path = _file_url_path(pkg)
         assert path is not None
         if path.is_file():  # the channel on disk is the source of truth while it is there
-            _check(pkg, _digest_file(path, _strongest(pkg)[0]), lock_path)
+            _check(pkg, file_digest(path, _strongest(pkg)[0]), lock_path)
             return path
         stored = stored_package(pkg)  # e.g. unpacked from a bundle made where that channel was
         if stored is not None:
@@ -176,14 +177,6 @@ def _strongest(pkg: LockedPackage) -> tuple[str, str]:
     the sha256 (2.5x here, where the CPU hashes sha256 in hardware): checking one keeps a rebuild from a lock
     cheaper than the solve it replaces."""
     return ("sha256", pkg.sha256.lower()) if pkg.sha256 else ("md5", (pkg.md5 or "").lower())
-
-
-def _digest_file(path: Path, kind: str) -> str:
-    digest = hashlib.new(kind)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check(pkg: LockedPackage, actual: str, lock_path: Path | None) -> None:
