@@ -141,8 +141,14 @@ def worker_command(python: str | os.PathLike, command: str, spec: dict[str, Any]
 
     wait_for_compiler(Path(python).parent.parent, timeout=30.0)  # <prefix>/bin/python
     # -I: nothing from the user's site or PYTHON* variables; -B: no bytecode written into the model's code/.
-    head = [os.fspath(python), "-I", "-B", str(runtime_dir() / "bootstrap.py"), "--report", report]
-    return [*head, *(["-v"] if verbose else []), command, "--spec", "@" + str(spec_file(spec)), *args]
+    head = [os.fspath(python), "-I", "-B", str(runtime_dir() / "bootstrap.py")]
+    return [*head, *worker_args(command, spec, *args, verbose=verbose, report=report)]
+
+
+def worker_args(command: str, spec: dict[str, Any], *args: str, verbose: bool = False,
+                report: str = "json") -> list[str]:
+    """The worker's own arguments (what follows ``bootstrap.py``; a resident predictor gets just these)."""
+    return ["--report", report, *(["-v"] if verbose else []), command, "--spec", "@" + str(spec_file(spec)), *args]
 
 
 def spec_file(spec: dict[str, Any]) -> Path:

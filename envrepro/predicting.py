@@ -90,20 +90,25 @@ def check_listen(host: str, port: int) -> None:
 
 def run_worker_predict(env: Environment, model_uri: str | Path, body: bytes, content_type: str = "json",
                        output: str | None = None, verbose: bool = False, input_name: str = "input") -> bytes:
-    """Predict once inside ``env``; a cached environment is marked in use so `env prune` leaves it alone."""
-    from .launch import explain_failure, load_spec, worker_command
+    """Predict once inside ``env``, through the model's resident predictor when it can (envrepro/resident.py),
+    else in a one-shot worker; a cached environment is marked in use so `env prune` leaves it alone."""
+    from . import resident
+    from .launch import explain_failure, load_spec, worker_args, worker_command
 
     spec = load_spec(ModelDir.open(model_uri), name=str(model_uri))
     args = ["--content-type", media_type(content_type), "--input-name", input_name]
     if output:
         args += ["--output", str(Path(output).absolute())]
-    command = worker_command(env.python, "predict", spec, *args, verbose=verbose)
     with contextlib.ExitStack() as stack:
         if env.cache_key is not None:
             from .envs.cache import EnvCache
 
             stack.enter_context(EnvCache().in_use(env.cache_key))
-        proc = subprocess.run(command, input=body, capture_output=True)
+        # -v shows the whole load (imports, the flavor's logging): only a one-shot worker has one to show
+        proc = None if verbose else resident.predict(Path(env.python), spec, worker_args("predict", spec, *args), body)
+        if proc is None:
+            proc = subprocess.run(worker_command(env.python, "predict", spec, *args, verbose=verbose),
+                                  input=body, capture_output=True)
     stderr = proc.stderr.decode(errors="replace")
     if verbose and stderr:
         os.write(2, proc.stderr)

@@ -114,6 +114,7 @@ def compile_imported_later(prefix=None):
     if os.access(os.path.join(_runtime_root(), RUNTIME_PACKAGE), os.W_OK):
         roots.append(_runtime_root())
     files = _uncompiled_imports(roots)
+    del _compiled_from_source[:], _imported_before[:]  # handed over once: a resident's forks start afresh
     if not files:
         return
     lock = _take_lock(prefix)

@@ -64,9 +64,9 @@ def _load(spec):
             gc.enable()
 
 
-def _predict(args, spec):
+def _predict(args, spec, loaded=None):
     body = getattr(sys.stdin, "buffer", sys.stdin).read()
-    model = _load(spec)
+    model = loaded if loaded is not None else _load(spec)
     _write_output(args.output, score(model, body, args.content_type))
     compile_imported_later()  # the next predict starts from bytecode
     return 0
@@ -93,6 +93,35 @@ def _serve(args, spec):
 
     serve(load_and_compile, config, on_ready=ready)
     return 0
+
+
+def _resident(args, spec):
+    """Load the model once, then answer predicts over a unix socket (envrepro_runtime.resident)."""
+    from .resident import detach, module_files_stamp, serve_resident
+
+    detach()
+    model = _load(spec)
+    compile_imported_later()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+
+    def run_request(argv):
+        request = _parser().parse_args(argv)
+        if request.command != "predict" or read_spec(request.spec) != spec:
+            sys.stderr.write("envrepro: error: a resident predictor got a request for another model\n")
+            return EXIT_FAILED
+        return main(argv, loaded=model)
+
+    def ready():
+        out = getattr(sys.stdout, "buffer", sys.stdout)
+        out.write(b"ready\n")
+        out.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # the host's pipe closes: it stops reading and goes on
+        os.close(devnull)
+
+    return serve_resident(args.socket, run_request, args.idle, args.watch, on_ready=ready,
+                          is_stale=module_files_stamp())
 
 
 def _stream(args, spec):
@@ -129,6 +158,12 @@ def _parser():
     s.add_argument("--request-timeout", type=float, default=60.0)
     s.add_argument("--access-log", action="store_true")
     s.add_argument("--version", default="0")
+    r = sub.add_parser("resident", help="Load the model once and answer predicts on a unix socket until idle "
+                                        "(see envrepro_runtime.resident).")
+    r.add_argument("--spec", required=True)
+    r.add_argument("--socket", required=True, help="The unix socket to listen on.")
+    r.add_argument("--idle", type=float, default=600.0, help="Exit after this many seconds without a request.")
+    r.add_argument("--watch", action="append", default=[], help="Exit once this path is gone (repeatable).")
     t = sub.add_parser("stream", help="Score batches sent over stdin until it closes (see envrepro_runtime.stream).")
     t.add_argument("--spec", required=True)
     return parser
@@ -159,19 +194,22 @@ def _whose(exc):
     return "runtime" if last and os.path.abspath(last).startswith(here + os.sep) else "model"
 
 
-def main(argv=None):
+def main(argv=None, loaded=None):
+    """Run a worker command; ``loaded`` is the model a resident predictor already loaded (predict only)."""
     args = _parser().parse_args(argv)
     if args.command is None:
-        _parser().error("a command is required: predict, serve or stream")
+        _parser().error("a command is required: predict, serve, stream or resident")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="envrepro: %(levelname)s: %(message)s")
     spec = read_spec(args.spec)
     stage = "serve" if args.command == "serve" else "load"
     try:
         if args.command == "predict":
-            return _predict(args, spec)
+            return _predict(args, spec, loaded)
         if args.command == "stream":
             return _stream(args, spec)
+        if args.command == "resident":
+            return _resident(args, spec)
         return _serve(args, spec)
     except PayloadError as exc:
         return _fail(args, spec, "input", "input", "{}: {}".format(getattr(args, "input_name", "request"),

@@ -87,13 +87,20 @@ def _envrepro_home(tmp_path_factory: pytest.TempPathFactory):
     processes (servers, builds) see it too; a function-scoped monkeypatch would come too late for them.
     """
     home = tmp_path_factory.getbasetemp() / "envrepro-home"
+    # The session's resident predictors (envrepro/resident.py) listen here, and are stopped at its end.
+    run_dir = tmp_path_factory.getbasetemp() / "run"
+    run_dir.mkdir(mode=0o700)
     names = ("ENVREPRO_CONDA_EXE", "ENVREPRO_INSTALLER", "ENVREPRO_PROGRESS", "ENVREPRO_DISABLE_PLUGINS",
-             "ENVREPRO_RESOLVE_AS_OF")
-    saved = {name: os.environ.get(name) for name in ("ENVREPRO_HOME", *names)}
+             "ENVREPRO_RESOLVE_AS_OF", "ENVREPRO_WARM_SECONDS")
+    saved = {name: os.environ.get(name) for name in ("ENVREPRO_HOME", "XDG_RUNTIME_DIR", *names)}
     os.environ["ENVREPRO_HOME"] = str(home)
+    os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
     for name in names:
         os.environ.pop(name, None)
     yield home
+    from envrepro import resident
+
+    resident.stop(resident.running())
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)

@@ -92,3 +92,17 @@ def env_prune_cmd(days: float) -> None:
     for env in removed:
         click.echo(f"removed {env.path}")
     click.echo(f"{len(removed)} environment(s) removed")
+
+
+@env_group.command("stop")
+def env_stop_cmd() -> None:
+    """Stop the resident predictors that keep models loaded between predicts.
+
+    \b
+    They also stop on their own after ENVREPRO_WARM_SECONDS without a predict (default 600);
+    ENVREPRO_WARM_SECONDS=0 starts none.
+    """
+    from .. import resident
+
+    stopped = resident.stop(resident.running())
+    click.echo(f"stopped {stopped} resident predictor{'s' if stopped != 1 else ''}")

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow  # a fresh venv from PyPI, real environments, a re
 
 README = ROOT / "README.md"
 PREDICTIONS = {"predictions": [1, 1, 1]}
+QUICKSTART = "Quickstart (fresh machine, no conda needed, only PyPI)"
 
 
 def _section(title: str) -> str:
@@ -35,10 +36,15 @@ def _section(title: str) -> str:
 
 def quickstart_block() -> str:
     """The README's quickstart shell block, as a user copies it."""
-    blocks = re.findall(r"```bash\n(.*?)```", _section("Quickstart (fresh machine, no conda needed, only PyPI)"),
-                        re.DOTALL)
+    blocks = re.findall(r"```bash\n(.*?)```", _section(QUICKSTART), re.DOTALL)
     assert len(blocks) == 1, blocks
     return blocks[0]
+
+
+def quickstart_again() -> str:
+    """The quickstart's next command: a predict of the same model, answered by its resident predictor."""
+    (block,) = re.findall(r"```\n(envrepro predict [^`]*)```", _section(QUICKSTART))
+    return block
 
 
 def table_commands() -> set[tuple[str, ...]]:
@@ -101,6 +107,13 @@ def test_quickstart_block_runs_twice_in_a_fresh_venv(tmp_path):
     listing = subprocess.run([str(clone / ".venv" / "bin" / "envrepro"), "env", "list"], env=env,
                              capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0 and len(_env_keys(listing.stdout)) == 1, listing.stdout
+    # The README's next block: answered by the resident predictor the second run left, with the same output.
+    again = subprocess.run(["bash", "-e", "-c", ". .venv/bin/activate && " + quickstart_again()], cwd=clone,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(again.stdout) == PREDICTIONS, again.stderr
+    stopped = subprocess.run([str(clone / ".venv" / "bin" / "envrepro"), "env", "stop"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert stopped.stdout.strip().startswith("stopped ") and stopped.stdout.split()[1] != "0", stopped.stdout
 
     # A non-empty directory that is not a model is left alone: one line, exit 2.
     (clone / "not-a-model").mkdir()
@@ -208,11 +221,18 @@ def test_every_command_of_the_readme_table_on_the_sample_model(tmp_path):
     def env_prune() -> None:
         ok("env", "prune", "--days", "30")
 
+    def env_stop() -> None:
+        ok("predict", "-m", str(model), "-i", str(example_input))  # leaves its resident predictor running
+        stopped = ok("env", "stop").stdout.strip()
+        assert re.fullmatch(r"stopped [1-9]\d* resident predictors?", stopped), stopped
+        assert ok("env", "stop").stdout.strip() == "stopped 0 resident predictors"
+
     steps: dict[tuple[str, ...], Callable[[], None]] = {
         ("flavors",): flavors, ("inspect",): inspect, ("env", "create"): env_create, ("env", "list"): env_list,
         ("predict",): predict, ("serve",): serve, ("lock",): lock, ("generate-dockerfile",): generate_dockerfile,
         ("build-docker",): build_docker, ("bundle",): bundle, ("verify",): verify, ("audit",): audit,
         ("update-pip-requirements",): update_pip_requirements, ("env", "rm"): env_rm, ("env", "prune"): env_prune,
+        ("env", "stop"): env_stop,
     }
     assert table_commands() == set(steps), "every command of the README's table, and only those, is walked"
     for step in steps.values():

@@ -1,4 +1,5 @@
-"""The in-environment runtime on every Python from 3.6 to 3.13: compile, predict (JSON, CSV), serve, stream.
+"""The in-environment runtime on every Python from 3.6 to 3.13: compile, predict (JSON, CSV; answered by a resident
+predictor), serve, stream.
 
 Each Python gets a real venv (uv) with the data libraries of a different age, or none, so the runtime's
 contract (runtime/__init__.py) is checked where it matters: pandas 0.25 + numpy 1.16 on 3.6, no pandas at
@@ -152,6 +153,7 @@ def test_predict_json_and_csv(env, model_dir, tmp_path):
     out = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.json"), "--env-prefix", str(prefix),
                   check=True)
     assert json.loads(out.stdout) == {"predictions": EXPECTED}
+    assert len(_residents(prefix / "bin" / "python")) == 1, "the predict left its resident predictor"
     (tmp_path / "in.csv").write_text(",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS))
     proc = run_cli("predict", "-m", str(model_dir), "-i", str(tmp_path / "in.csv"), "--env-prefix", str(prefix))
     if has_pandas:
@@ -160,6 +162,24 @@ def test_predict_json_and_csv(env, model_dir, tmp_path):
     else:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert "text/csv needs pandas" in proc.stderr and str(tmp_path / "in.csv") in proc.stderr
+    assert len(_residents(prefix / "bin" / "python")) == 1, "the CSV predict was answered by the same resident"
+
+
+def _residents(python: Path) -> list[int]:
+    """The pids of resident predictors (envrepro_runtime.resident) running on ``python``: not their forks (a
+    request's child; a bytecode compiler, waited for first, since a request child's outlives it)."""
+    from envrepro_runtime.bytecode import wait_for_compiler
+
+    wait_for_compiler(python.parent.parent, timeout=60)
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            if argv and argv[0] == bytes(python) and b"resident" in argv:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    return [pid for pid, parent in parents.items() if parent not in parents]
 
 
 def test_model_failure_names_the_model_and_the_python(env, model_dir, tmp_path):
