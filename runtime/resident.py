@@ -72,6 +72,25 @@ def _same_user(conn):
     return struct.unpack("3i", creds)[1] == os.getuid()
 
 
+def _end_with_caller(conn):
+    """End this request's child when the caller goes (a Ctrl-C, a killed host) before the answer: it is not in the
+    caller's process group, so nothing else would stop a long predict nobody waits for any more. The caller sends
+    nothing after its request, so a read returns only at its end."""
+    import threading
+
+    def watch():
+        try:
+            while conn.recv(1):
+                pass
+        except OSError:
+            pass
+        os._exit(1)
+
+    thread = threading.Thread(target=watch)
+    thread.daemon = True
+    thread.start()
+
+
 def _answer(conn, run_request):
     """In a forked child: take over the request's descriptors, run it, report the exit code, exit."""
     code = 1
@@ -81,6 +100,7 @@ def _answer(conn, run_request):
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        _end_with_caller(conn)
         code = run_request(argv)
     except BaseException:
         code = 1

@@ -44,6 +44,10 @@ class Who(envrepro.PythonModel):
     def predict(self, context, model_input, params=None):
         if os.environ.get("FAIL"):
             raise ValueError("asked to fail")
+        if os.environ.get("PREDICT_MARKER"):
+            with open(os.environ["PREDICT_MARKER"], "w") as fh:
+                fh.write(str(os.getpid()))
+        time.sleep(float(os.environ.get("PREDICT_SECONDS", "0")))
         return [self.tag, os.getpid(), os.getppid(), os.environ.get("WHO_TAG", ""), os.getcwd(), helper.VALUE]
 
 
@@ -237,3 +241,29 @@ def test_verbose_predicts_run_a_one_shot_worker(setup):
     _predict(model, env)
     assert _answer(_predict(model, env, verbose=True))[0] == "first"
     assert _loads(loads) == 2
+
+
+def test_a_predict_ends_when_its_caller_does(setup):
+    """A killed `envrepro predict` (a Ctrl-C) ends the resident's child that was predicting for it."""
+    model, env, _ = setup
+    slow = model.with_name("in-slow.json")
+    slow.write_text(json.dumps({"inputs": [[1.0]]}))
+    marker = model.with_name("predicting")
+    caller = subprocess.Popen([sys.executable, "-m", "envrepro.cli", "predict", "-m", str(model), "-i", str(slow),
+                               "--env-prefix", env["VENV"]], env=dict(env, PREDICT_SECONDS="60",
+                                                                       PREDICT_MARKER=str(marker)))
+    try:
+        assert _wait_until(marker.exists, 30), "the predict started"
+        child = int(marker.read_text())
+        caller.kill()
+        caller.wait()
+        assert _wait_until(lambda: not _running(child), 10), "the resident's child ended with its caller"
+    finally:
+        caller.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
