@@ -180,15 +180,23 @@ def package_cache_dir() -> Path:
 
 
 def extract_archives(archives: Sequence[tuple[Path, Path]]) -> list[tuple[bytes, bytes] | BaseException]:
-    """Extract each ``(archive, destination)`` at once, off the GIL; per archive its ``(sha256, md5)`` as
-    read while extracting, or the error."""
+    """Extract each ``(archive, destination)``, off the GIL, one per core, the biggest first (the longest job
+    starts at once and keeps its core); per archive its ``(sha256, md5)`` as read while extracting, or the
+    error."""
     rattler = _rattler()
     from rattler.package_streaming import download_and_extract
 
     async def extract_all() -> list[Any]:
         client = rattler.Client()  # file:// URLs: rattler reads the file, no network
-        return await asyncio.gather(*(download_and_extract(client, archive.resolve().as_uri(), dest)
-                                      for archive, dest in archives), return_exceptions=True)
+        cores = asyncio.Semaphore(os.cpu_count() or 1)
+
+        async def one(archive: Path, dest: Path) -> Any:
+            async with cores:
+                return await download_and_extract(client, archive.resolve().as_uri(), dest)
+
+        order = sorted(range(len(archives)), key=lambda i: -archives[i][0].stat().st_size)
+        done = dict(zip(order, await asyncio.gather(*(one(*archives[i]) for i in order), return_exceptions=True)))
+        return [done[i] for i in range(len(archives))]
 
     return run_async(extract_all())
 
