@@ -60,3 +60,14 @@ def test_the_limit_counts_expansion_not_size():
         load_yaml_text(f"big: &big {big_list}\ntwice: [*big, *big]\n", path="x.yaml", what="x.yaml")
     with pytest.raises(ModelFormatError, match="recursive"):
         load_yaml_text("a: &a [*a]\n")
+
+
+@pytest.mark.parametrize("anchor", ["", "&a "])
+def test_depth_is_bounded_with_or_without_anchors(anchor):
+    from envrepro.yamlio import MAX_DEPTH, load_yaml_text
+
+    # Without an anchor only the depth is checked (no alias accounting): that check must still hold.
+    fine = f"a: {anchor}" + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n"
+    assert load_yaml_text(fine)["a"] is not None
+    with pytest.raises(ModelFormatError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        load_yaml_text(f"a: {anchor}" + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n")

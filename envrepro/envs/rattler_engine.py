@@ -7,6 +7,7 @@ import concurrent.futures
 import os
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..asof import stamp
@@ -173,6 +174,33 @@ class _RecordsSource:
         return sorted({r.name.normalized for r in self.records if str(r.subdir) == str(platform)})
 
 
+def package_cache_dir() -> Path:
+    """rattler's package cache (extracted packages, linked into prefixes from there)."""
+    return envrepro_home() / "pkgs"
+
+
+def extract_archives(archives: Sequence[tuple[Path, Path]]) -> list[tuple[bytes, bytes] | BaseException]:
+    """Extract each ``(archive, destination)``, off the GIL, one per core, the biggest first (the longest job
+    starts at once and keeps its core); per archive its ``(sha256, md5)`` as read while extracting, or the
+    error."""
+    rattler = _rattler()
+    from rattler.package_streaming import download_and_extract
+
+    async def extract_all() -> list[Any]:
+        client = rattler.Client()  # file:// URLs: rattler reads the file, no network
+        cores = asyncio.Semaphore(os.cpu_count() or 1)
+
+        async def one(archive: Path, dest: Path) -> Any:
+            async with cores:
+                return await download_and_extract(client, archive.resolve().as_uri(), dest)
+
+        order = sorted(range(len(archives)), key=lambda i: -archives[i][0].stat().st_size)
+        done = dict(zip(order, await asyncio.gather(*(one(*archives[i]) for i in order), return_exceptions=True)))
+        return [done[i] for i in range(len(archives))]
+
+    return run_async(extract_all())
+
+
 def install_records(records: Sequence[Any], prefix: str | os.PathLike, *, specs: Sequence[str] = (),
                     platform: str | None = None, progress: Progress | None = None) -> None:
     """Link solved records into ``prefix`` (created if needed), downloading into envrepro's package cache."""
@@ -184,7 +212,7 @@ def install_records(records: Sequence[Any], prefix: str | os.PathLike, *, specs:
         kwargs["platform"] = _subdir(rattler)(platform)
     try:
         run_async(rattler.install(
-            list(records), target_prefix=os.fspath(prefix), cache_dir=envrepro_home() / "pkgs",
+            list(records), target_prefix=os.fspath(prefix), cache_dir=package_cache_dir(),
             show_progress=False, reporter=reporter, requested_specs=_requested_specs(rattler, specs), **kwargs,
         ))
     except Exception as exc:  # InstallerError, LinkError, TransactionError, IoError ...

@@ -97,6 +97,36 @@ def test_changed_package_on_the_channel_is_refused(offline_pip, tmp_path, local_
         install_from_lock(lock, tmp_path / "env", quiet=True)
 
 
+@pytest.mark.parametrize("change", ["appended", "swapped"])  # a damaged archive; a valid one, other content
+def test_changed_archive_is_refused_whether_unpacked_here_or_already_cached(change, offline_pip, tmp_path,
+                                                                           local_channel, monkeypatch):
+    import shutil
+
+    from envrepro.envs.rattler_engine import package_cache_dir
+
+    monkeypatch.setenv("ENVREPRO_HOME", str(tmp_path / "home"))
+    channel = tmp_path / "channel"
+    shutil.copytree(local_channel, channel)
+    model = write_model(tmp_path / "m", {"channels": [channel.as_uri()], "dependencies": ["tinydata"]})
+    lock = lock_model(model, ["linux-64"], quiet=True)
+    entry = package_cache_dir() / "tinydata-1.0-0"
+    install_from_lock(lock, tmp_path / "first", quiet=True)  # cold cache: hashed while unpacked into it
+    assert entry.is_dir() and (tmp_path / "first" / "share").is_dir()
+    archive = channel / "noarch" / "tinydata-1.0-0.tar.bz2"
+    other = channel / "noarch" / "tinydep-1.1-0.tar.bz2"
+    archive.write_bytes(archive.read_bytes() + b"\0" if change == "appended" else other.read_bytes())
+    # Warm cache: rattler would link its copy, but the archive is hashed first.
+    with pytest.raises(EnvironmentBuildError, match="hash mismatch for locked package tinydata 1.0"):
+        install_from_lock(lock, tmp_path / "warm", quiet=True)
+    assert not (tmp_path / "warm" / "conda-meta").exists()
+    # Cold cache: the hash taken while unpacking refuses it, and nothing of it stays in the cache.
+    shutil.rmtree(entry)
+    with pytest.raises(EnvironmentBuildError, match="hash mismatch for locked package tinydata 1.0"):
+        install_from_lock(lock, tmp_path / "cold", quiet=True)
+    assert not (tmp_path / "cold" / "conda-meta").exists() and not entry.exists()
+    assert not any((tmp_path / "home" / "pkgs-unpacking").iterdir())
+
+
 @pytest.mark.slow
 def test_tampered_pip_hash_fails(conda_model, offline_pip, tmp_path):
     lock = _locked(conda_model)
