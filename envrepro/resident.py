@@ -287,7 +287,10 @@ def predict(python: Path, spec: dict[str, Any], argv: Sequence[str],
     from .launch import runtime_dir
 
     runtime = runtime_dir()
-    sock = directory / f"{resident_key(python, spec, runtime)}.sock"
+    try:
+        sock = directory / f"{resident_key(python, spec, runtime)}.sock"
+    except OSError:  # the working directory was removed: a one-shot worker meets that as it always did
+        return None
     if len(os.fsencode(sock)) > _MAX_SOCKET_PATH:
         return None
     for _ in range(2):  # a stale resident exits as it says so: then once more, with a fresh one
