@@ -110,7 +110,7 @@ def _resident(args, spec):
         if request.command != "predict" or read_spec(request.spec) != spec:
             sys.stderr.write("envrepro: error: a resident predictor got a request for another model\n")
             return EXIT_FAILED
-        return main(argv, loaded=model)
+        return run(request, spec, loaded=model)
 
     def ready():
         out = getattr(sys.stdout, "buffer", sys.stdout)
@@ -194,14 +194,17 @@ def _whose(exc):
     return "runtime" if last and os.path.abspath(last).startswith(here + os.sep) else "model"
 
 
-def main(argv=None, loaded=None):
-    """Run a worker command; ``loaded`` is the model a resident predictor already loaded (predict only)."""
+def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().error("a command is required: predict, serve, stream or resident")
+    return run(args, read_spec(args.spec))
+
+
+def run(args, spec, loaded=None):
+    """Run a parsed worker command; ``loaded`` is the model a resident predictor already loaded (predict only)."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="envrepro: %(levelname)s: %(message)s")
-    spec = read_spec(args.spec)
     stage = "serve" if args.command == "serve" else "load"
     try:
         if args.command == "predict":
