@@ -360,13 +360,13 @@ def clean_stale_staging(parent: str | os.PathLike) -> list[Path]:
         match = _STAGING.match(entry.name)
         if match is None or not entry.is_dir(follow_symlinks=False):
             continue
-        if not _process_alive(int(match.group(1) or match.group(2))):
+        if not process_alive(int(match.group(1) or match.group(2))):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     if pid == os.getpid():

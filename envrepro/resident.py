@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EnvreproError
+from .fsutil import process_alive
 
 WARM_SECONDS_VAR = "ENVREPRO_WARM_SECONDS"
 DEFAULT_WARM_SECONDS = 600.0
@@ -221,26 +222,17 @@ def _sweep(directory: Path, max_age: float = 3600.0) -> None:
     import time
 
     cutoff = time.time() - max_age
-    for path in directory.iterdir():
+    # Sockets before names: a dead resident's name dangles once its socket is gone.
+    for path in sorted(directory.iterdir(), key=lambda p: p.name.endswith(".sock")):
         name = path.name
         with contextlib.suppress(OSError):
-            if name.endswith(".sock") and path.is_symlink() and not path.exists():
+            if ".sock." in name and (pid := name.rsplit(".", 1)[1]).isdigit() and not process_alive(int(pid)):
                 path.unlink()
-            elif ".sock." in name and name.rsplit(".", 1)[1].isdigit() and not _alive(int(name.rsplit(".", 1)[1])):
+            elif name.endswith(".sock") and path.is_symlink() and not path.exists():
                 path.unlink()
             elif name.endswith((".sock.lock", ".sock.log")) and not path.with_suffix("").exists() \
                     and path.stat().st_mtime < cutoff:
                 path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _start(python: Path, spec: dict[str, Any], sock: Path, idle: float,

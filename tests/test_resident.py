@@ -267,3 +267,28 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_sweep_removes_what_dead_residents_left_and_keeps_the_rest(tmp_path):
+    import socket as sockets
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    live = tmp_path / f"live.sock.{os.getpid()}"
+    listener = sockets.socket(sockets.AF_UNIX)
+    listener.bind(str(live))
+    (tmp_path / "live.sock").symlink_to(live.name)
+    (tmp_path / f"gone.sock.{dead_pid}").write_text("")  # a SIGKILLed resident's socket
+    (tmp_path / "gone.sock").symlink_to(f"gone.sock.{dead_pid}")
+    (tmp_path / "dangling.sock").symlink_to("dangling.sock.999999999")
+    old = time.time() - 7200
+    for name in ("old.sock.lock", "old.sock.log", "live.sock.lock"):
+        (tmp_path / name).write_text("")
+        os.utime(tmp_path / name, (old, old))
+    (tmp_path / "new.sock.lock").write_text("")  # a starter may hold it right now
+    try:
+        resident._sweep(tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["live.sock", live.name, "live.sock.lock", "new.sock.lock"])
+    finally:
+        listener.close()
