@@ -82,9 +82,12 @@ def socket_dir(*, create: bool = True) -> Path | None:
 
 def _stamp(path: str | os.PathLike) -> str:
     try:
-        info = os.stat(path)
+        return _stat_text(os.stat(path))
     except OSError:
         return "-"
+
+
+def _stat_text(info: os.stat_result) -> str:
     return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 
 
@@ -103,7 +106,7 @@ def _tree_stamps(root: str, digest: Any) -> None:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            digest.update(f"{entry.path}\0{info.st_ino}:{info.st_size}:{info.st_mtime_ns}\0".encode())
+            digest.update(f"{entry.path}\0{_stat_text(info)}\0".encode())
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
 

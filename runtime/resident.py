@@ -232,35 +232,20 @@ def serve_resident(socket_path, run_request, idle_seconds, watch, on_ready=None,
     return 0
 
 
+def _file_stamp(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 def module_files_stamp():
     """A function telling whether any module file loaded so far has changed on disk since this call (an edited
     editable install, a package upgraded in place): a few milliseconds for a thousand modules."""
-    def stamps():
-        seen = {}
-        for module in list(sys.modules.values()):
-            path = getattr(module, "__file__", None)
-            if isinstance(path, str) and path not in seen:
-                try:
-                    info = os.stat(path)
-                    seen[path] = (info.st_mtime_ns, info.st_size)
-                except OSError:
-                    seen[path] = None
-        return seen
-
-    before = stamps()
-
-    def changed():
-        for path, stamp in before.items():
-            try:
-                info = os.stat(path)
-                now = (info.st_mtime_ns, info.st_size)
-            except OSError:
-                now = None
-            if now != stamp:
-                return True
-        return False
-
-    return changed
+    paths = set(getattr(module, "__file__", None) for module in list(sys.modules.values()))
+    before = dict((path, _file_stamp(path)) for path in paths if isinstance(path, str))
+    return lambda: any(_file_stamp(path) != stamp for path, stamp in before.items())
 
 
 def detach():
