@@ -596,6 +596,60 @@ def build_wheel(directory: str | os.PathLike, name: str, version: str, *, requir
     return path
 
 
+# A PEP 517 build backend in a few lines: it builds the wheel of the project in the current directory (named
+# in tinyproject.txt). With it, an sdist's build has one requirement the suite controls: no setuptools needed.
+_TINY_BACKEND = """\
+import base64, hashlib, os, zipfile
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("tinyproject.txt") as fh:
+        name, version = fh.read().split()
+    with open(os.path.join(name, "__init__.py")) as fh:
+        module = fh.read()
+    info = "%s-%s.dist-info" % (name, version)
+    files = {name + "/__init__.py": module,
+             info + "/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n" % (name, version),
+             info + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: tiny\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    record = []
+    for rel, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (rel, digest, len(text.encode())))
+    files[info + "/RECORD"] = "\\n".join(record + [info + "/RECORD,,"]) + "\\n"
+    filename = "%s-%s-py3-none-any.whl" % (name, version)
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
+        for rel, text in files.items():
+            zf.writestr(rel, text)
+    return filename
+"""
+
+
+def build_backend_wheel(directory: str | os.PathLike) -> Path:
+    """``tinybackend`` 1.0: a wheel holding a minimal PEP 517 build backend (see :func:`build_sdist`)."""
+    return build_wheel(directory, "tinybackend", "1.0", body=_TINY_BACKEND)
+
+
+def build_sdist(directory: str | os.PathLike, name: str, version: str) -> Path:
+    """``name-version.tar.gz``: an sdist (module ``name`` with ``__version__``) that builds with tinybackend only."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    root = f"{name}-{version}"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = ["tinybackend"]\nbuild-backend = "tinybackend"\n',
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "tinyproject.txt": f"{name} {version}\n",
+        f"{name}/__init__.py": f"__version__ = {version!r}\n",
+    }
+    path = directory / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{root}/{rel}")
+            info.size, info.mtime = len(data), 0
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
 # -- HTTP serving ----------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def serve_directory(root: Path) -> Iterator[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..envs.from_lock import CATEGORIES, fetch_verified, is_unhashed, local_platform
 from ..envs.progress import Progress
+from ..envs.sdist_builds import build_requires, is_sdist
 from ..errors import EnvreproError
 from ..fsutil import file_digest
 from ..lock.ensure import ensure_lock, locked_python
@@ -72,6 +73,7 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
         lock = read_lockfile(ensured.path)
         chosen = _packages(lock, targets)
         paths = _fetch(chosen, lock, progress)
+        build_requirements = _add_build_requirements(chosen, paths, lock, targets, progress)
         model_files = _model_entries(copy)
         package_entries = [_package_entry(path, pkg, paths[path]) for path, (pkg, _) in sorted(chosen.items())]
         entries = model_files + package_entries
@@ -82,7 +84,8 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
             lock_note=ensured.note,
             files=[BundledFile(e.name, e.sha256, e.size) for e in entries],
             packages=[BundledPackage(path, pkg.name, pkg.version, pkg.manager, where)
-                      for path, (pkg, where) in sorted(chosen.items())])
+                      for path, (pkg, where) in sorted(chosen.items())],
+            build_requirements=build_requirements)
         total = sum(e.size for e in entries)
         progress.step(f"writing {out} ({len(entries)} files, {mb(total)})")
         written = [0]
@@ -144,6 +147,35 @@ def _fetch(chosen: dict[str, tuple[LockedPackage, list[str]]], lock: Lockfile, p
     paths = fetch_verified([pkg for _, (pkg, _) in items], lock.path, on_fetched=fetched)
     progress.finish()
     return {path: local for (path, _), local in zip(items, paths)}
+
+
+def _add_build_requirements(chosen: dict[str, tuple[LockedPackage, list[str]]], paths: dict[str, Path],
+                            lock: Lockfile, platforms: Sequence[str], progress: Progress) -> dict[str, list[str]]:
+    """The wheels the lock's sdists build with, added to ``chosen``/``paths``: sdist path → their paths.
+
+    The target installs with no index, so it cannot fetch what building an sdist needs (see
+    ``envrepro.envs.sdist_builds``); they are resolved here for each platform's Python, with hashes."""
+    from ..lock.pip_lock import lock_pip
+
+    built: dict[str, set[str]] = {}
+    for platform in platforms:
+        sdists = [path for path, (pkg, where) in sorted(chosen.items())
+                  if pkg.manager == "pip" and is_sdist(pkg.filename) and platform in where]
+        python = locked_python(lock, platform)
+        if not sdists or python is None:
+            continue
+        requires = sorted({r for path in sdists for r in build_requires(paths[path])})
+        names = ", ".join(chosen[path][0].name for path in sdists)
+        progress.step(f"resolving what {names} build{'s' if len(sdists) == 1 else ''} with on {platform} "
+                      f"({', '.join(requires)})")
+        wheels = lock_pip(requires, [], platform=platform, python_version=python, virtual_packages={})
+        for pkg, local in zip(wheels, fetch_verified(wheels, lock.path)):
+            path = f"{PACKAGES_DIR}/{pkg.sha256}/{pkg.filename}"
+            chosen.setdefault(path, (pkg, []))[1].append(platform)
+            paths[path] = local
+            for sdist in sdists:
+                built.setdefault(sdist, set()).add(path)
+    return {sdist: sorted(wheels) for sdist, wheels in sorted(built.items())}
 
 
 def _make_writable(root: Path) -> None:

@@ -45,6 +45,8 @@ class Manifest:
     lock_note: str | None = None  # why the bundle holds a fresh lock rather than the model's own
     files: list[BundledFile] = field(default_factory=list)
     packages: list[BundledPackage] = field(default_factory=list)
+    # sdist package path → paths of the wheels it builds with (carried: the target has no index to fetch them)
+    build_requirements: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         data = {"format": FORMAT, "version": VERSION, **asdict(self)}
@@ -66,7 +68,9 @@ class Manifest:
                 envrepro_version=str(raw["envrepro_version"]), env_manager=str(raw["env_manager"]),
                 lock_kind=str(raw["lock_kind"]), platforms=[str(p) for p in raw["platforms"]],
                 lock=str(raw["lock"]), python_version=raw.get("python_version"), model_uuid=raw.get("model_uuid"),
-                lock_note=raw.get("lock_note"), files=files, packages=packages)
+                lock_note=raw.get("lock_note"), files=files, packages=packages,
+                build_requirements={str(k): [str(p) for p in v]
+                                    for k, v in (raw.get("build_requirements") or {}).items()})
         except BundleError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -85,6 +89,10 @@ class Manifest:
         if self.env_manager not in ("uv", "virtualenv", "conda") or self.lock_kind not in ("conda", "pip"):
             problems.append(f"unknown env manager {self.env_manager!r} or lock kind {self.lock_kind!r}")
         problems += [f"package {p.path} is not among its files" for p in self.packages if p.path not in paths]
+        packaged = {p.path for p in self.packages}
+        problems += [f"build requirement {p} is not among its packages"
+                     for sdist, wheels in self.build_requirements.items() for p in [sdist, *wheels]
+                     if p not in packaged]
         for package in self.packages:
             try:
                 package_key(package.path)
@@ -110,6 +118,10 @@ class Manifest:
             chosen = [p for p in self.packages if p.manager == manager]
             if chosen:
                 parts.append(f"{len(chosen)} {manager} packages {mb(sum(sizes[p.path] for p in chosen))}")
+        if self.build_requirements:
+            wheels = {w for ws in self.build_requirements.values() for w in ws}
+            count = len(self.build_requirements)
+            parts.append(f"{len(wheels)} of them to build its {count} sdist{'s' if count > 1 else ''} offline")
         python = f", needs Python {self.python_version}" if self.lock_kind == "pip" and self.python_version else ""
         return (f"{self.env_manager} environment for {', '.join(self.platforms)}{python}: {', '.join(parts)}")
 

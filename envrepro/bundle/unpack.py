@@ -3,7 +3,8 @@
 ``$ENVREPRO_HOME/bundles/<id>/`` holds the manifest and ``model/`` (byte for byte the bundled model, its lock
 included); ``<id>`` is the sha256 of the manifest, which lists the sha256 of every file. The packages go into
 the local package store, ``$ENVREPRO_HOME/locked-pkgs/<sha256>/<file>``, where installing from the model's
-lock finds them by hash instead of fetching their URLs (see ``envrepro.envs.from_lock``).
+lock finds them by hash instead of fetching their URLs (see ``envrepro.envs.from_lock``), with a record
+next to each sdist of the wheels it builds with (see ``envrepro.envs.sdist_builds``).
 
 Unpacking goes to a staging directory; nothing is kept unless every check of ``archive.extract_verified``
 passed. A bundle opened before is not read again (only its manifest, to find its ``<id>``): what runs is
@@ -19,14 +20,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..envs.from_lock import store_root
 from ..envs.progress import Progress
+from ..envs.sdist_builds import has_build_record, record_build_wheels
 from ..fsutil import staging_dir
 from ..home import envrepro_home
 from .archive import BundleError, extract_verified, read_manifest
 from .manifest import PACKAGES_DIR, Manifest, mb, package_key
 from .origin import BUNDLES_DIR, MANIFEST_NAME, MODEL_DIR
 
-STORE_DIR = "locked-pkgs"  # shared with envrepro.envs.from_lock's downloads
 _opened: dict[tuple[str, int, int, str], OpenedBundle] = {}
 log = logging.getLogger(__name__)
 
@@ -77,13 +79,14 @@ def open_bundle(path: str | os.PathLike, *, quiet: bool = False) -> OpenedBundle
 
 def _store_path(bundle_path: str) -> Path:
     key, name = package_key(bundle_path)
-    return envrepro_home() / STORE_DIR / key / name
+    return store_root() / key / name
 
 
 def _complete(opened: OpenedBundle) -> bool:
     """Unpacked earlier, and its packages are still in the store (a pruned store is filled again)."""
-    return (opened.root / MANIFEST_NAME).is_file() and all(
-        _store_path(p.path).is_file() for p in opened.manifest.packages)
+    manifest = opened.manifest
+    return ((opened.root / MANIFEST_NAME).is_file() and all(_store_path(p.path).is_file() for p in manifest.packages)
+            and all(has_build_record(_store_path(s)) for s in manifest.build_requirements))
 
 
 def _unpack(opened: OpenedBundle, manifest_bytes: bytes, *, quiet: bool) -> None:
@@ -105,6 +108,8 @@ def _unpack(opened: OpenedBundle, manifest_bytes: bytes, *, quiet: bool) -> None
         extract_verified(opened.source, tmp, files, progress=advance if progress.enabled else None)
         for package in manifest.packages:  # verified: now they may enter the shared store
             _into_store(tmp / package.path, _store_path(package.path))
+        for sdist, wheels in manifest.build_requirements.items():
+            record_build_wheels(_store_path(sdist), ["/".join(package_key(w)) for w in wheels])
         shutil.rmtree(tmp / PACKAGES_DIR, ignore_errors=True)
         (tmp / MANIFEST_NAME).write_bytes(manifest_bytes)  # last: its presence marks a complete unpack
         os.chmod(tmp, 0o755)

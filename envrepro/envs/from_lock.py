@@ -14,7 +14,7 @@ conda-lock locked without ``#sha256=``) is installed as ``name @ URL --no-deps``
 (``envrepro.bundle``) puts its packages there. A package found in the store (with the locked hash) is used
 instead of its URL, conda and pip alike, and a ``file://`` package missing from its path is looked up there;
 when every pip file is local, uv runs ``--offline`` (pip ``--no-index``), so such an install cannot reach
-the network.
+the network; its sdists build from the wheels the store recorded for them (``envrepro.envs.sdist_builds``).
 A lock made with ``--pip-only`` has no conda packages: a venv with the recorded Python is created instead.
 Categories: ``main`` and ``dev``, what ``conda-lock install`` installs by default (envrepro's locks are all
 ``main``).
@@ -41,6 +41,7 @@ from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
 from .progress import Progress
 from .rattler_engine import current_platform, extract_archives, install_records, package_cache_dir, prefix_python
+from .sdist_builds import is_sdist, offline_build_flags
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -88,9 +89,13 @@ def local_platform() -> str:
 
 
 # -- the local package store -----------------------------------------------------------------------------------
+def store_root() -> Path:
+    return envrepro_home() / "locked-pkgs"
+
+
 def store_path(pkg: LockedPackage) -> Path:
     """Where ``pkg``'s file lives in the content-addressed store (whether or not it is there)."""
-    return envrepro_home() / "locked-pkgs" / (pkg.sha256 or f"md5-{pkg.md5}") / pkg.filename
+    return store_root() / (pkg.sha256 or f"md5-{pkg.md5}") / pkg.filename
 
 
 def stored_package(pkg: LockedPackage) -> Path | None:
@@ -284,6 +289,12 @@ def pip_lines(packages: Sequence[LockedPackage]) -> list[str]:
     return lines
 
 
+_HASH_HINT = ("a hash mismatch means the file changed since it was locked, or the lock was edited: re-lock with "
+              "`envrepro lock`")
+_OFFLINE_SDIST_HINT = (f"{_HASH_HINT}; a source distribution that fails to build offline needs its build "
+                       "requirements: bundle the model again with this envrepro, which carries them")
+
+
 def _pip_source(pkg: LockedPackage) -> str:
     path = _file_url_path(pkg)
     if path is None or not path.is_file():
@@ -316,12 +327,14 @@ def install_pip_locked(python: Path, packages: Sequence[LockedPackage], *, quiet
         local = all(line.split(" @ ", 1)[1].startswith("file:") for line in lines)
         where = ", all from local files" if local else ""
         progress.step(f"installing {len(hashed)} locked pip packages with {tool} (hashes required{where})")
-        # Every file is local (a bundle, a wheelhouse): make the installer unable to reach an index at all.
+        # Every file is local (a bundle, a wheelhouse): make the installer unable to reach an index at all;
+        # its sdists build from the wheels the store recorded for them (see .sdist_builds).
         offline = (["--offline"] if tool == "uv" else ["--no-index"]) if local else []
-        _pip_install(tool, python, lines, ["--require-hashes", *offline], progress,
-                     failure=f"installing the locked pip packages with {tool} failed",
-                     hint="a hash mismatch means the file changed since it was locked, or the lock was edited: "
-                          "re-lock with `envrepro lock`")
+        sdists = [store_path(pkg) for pkg in hashed if local and is_sdist(pkg.filename)]
+        with offline_build_flags(sdists, store_root()) as build_flags:
+            _pip_install(tool, python, lines, ["--require-hashes", *offline, *build_flags], progress,
+                         failure=f"installing the locked pip packages with {tool} failed",
+                         hint=_OFFLINE_SDIST_HINT if sdists else _HASH_HINT)
     if direct:
         progress.step(f"installing {len(direct)} locked pip direct references with {tool} "
                       f"({', '.join(p.direct_reference for p in direct)})")

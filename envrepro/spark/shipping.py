@@ -40,7 +40,6 @@ class Shipment:
     params: dict[str, Any] | None
     expected: list[Any] | None  # the input columns the model names (signature or input example), in order
     required: list[Any] | None  # those of them a batch must have for its columns to be taken by name
-    build_wheels: tuple[str, ...] = ()  # driver paths of what the bundle's sdists build with (see .build_deps)
 
 
 @dataclass(frozen=True)
@@ -142,36 +141,10 @@ def installed_env(ship: Shipment) -> InstalledEnv:
         from ..fsutil import atomic_write_text
 
         bundle = ship.driver_path if ship.local else _spark_file(ship.file_name)
-        with _find_links(ship, root / "build-deps" / ship.bundle_id):
-            env = create_env_from_bundle(bundle, quiet=True)
+        env = create_env_from_bundle(bundle, quiet=True)  # its sdists build from the wheels it carries
         installed = InstalledEnv(str(env.python), str(open_bundle(bundle, quiet=True).model_dir), env.cache_key)
         atomic_write_text(marker, json.dumps(asdict(installed)))
         return installed
-
-
-@contextlib.contextmanager
-def _find_links(ship: Shipment, directory: Path) -> Iterator[None]:
-    """The shipped build requirements as a find-links directory of uv and pip while the bundle installs."""
-    if not ship.build_wheels:
-        yield
-        return
-    import shutil
-
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in ship.build_wheels:
-        source = path if ship.local else _spark_file(Path(path).name)
-        shutil.copyfile(source, directory / Path(path).name)
-    saved = {name: os.environ.get(name) for name in ("UV_FIND_LINKS", "PIP_FIND_LINKS")}
-    for name, value in saved.items():
-        os.environ[name] = " ".join(filter(None, [str(directory), value]))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _spark_file(name: str) -> str:

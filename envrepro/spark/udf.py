@@ -77,7 +77,6 @@ def spark_udf(spark: Any, model_uri: Any, result_type: Any = "double", env_manag
     from ..bundle import open_bundle
     from ..launch import load_spec
     from ..model import ModelDir
-    from .build_deps import build_wheels
     from .results import parse_result_type
     from .shipping import driver_bundle, installed_env, shipped_copy
 
@@ -98,13 +97,11 @@ def spark_udf(spark: Any, model_uri: Any, result_type: Any = "double", env_manag
     shipped = bundle if local else shipped_copy(bundle, opened.root.name)
     ship = Shipment(bundle_id=opened.root.name, file_name=shipped.name, driver_path=str(bundle), local=local,
                     model_name=name, result_type=data_type, params=_check_params(signature, params, name),
-                    expected=expected, required=required,
-                    build_wheels=() if local else tuple(str(p) for p in build_wheels(opened)))
+                    expected=expected, required=required)
     if local:
         installed_env(ship)  # the executors share this machine: they find it installed
     else:
-        for path in (shipped, *ship.build_wheels):
-            context.addFile(str(path))
+        context.addFile(str(shipped))
     return ModelUDF(ship, str(bundle))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures_channel import build_wheel
+from tests.fixtures_channel import build_backend_wheel, build_sdist, build_wheel
 
 # The `lock` command through the real CLI group.
 _CLI = "import sys; from envrepro.cli import cli; cli(sys.argv[1:], prog_name='envrepro')"
@@ -23,13 +23,16 @@ def run_envrepro(*args: str, env: dict | None = None, timeout: float = 300) -> s
 
 @pytest.fixture(scope="session")
 def lock_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tinywheel 1.0/2.0, tinyreq 1.0 (needs tinywheel<2), tinydep 1.0/1.1 (also a conda package)."""
+    """tinywheel 1.0/2.0, tinyreq 1.0 (needs tinywheel<2), tinydep 1.0/1.1 (also a conda package), and tinysrc
+    1.0, an sdist only, which builds with tinybackend (a wheel)."""
     directory = tmp_path_factory.mktemp("lock-wheelhouse")
     build_wheel(directory, "tinywheel", "1.0")
     build_wheel(directory, "tinywheel", "2.0")
     build_wheel(directory, "tinyreq", "1.0", requires=["tinywheel<2"])
     build_wheel(directory, "tinydep", "1.0")
     build_wheel(directory, "tinydep", "1.1")
+    build_backend_wheel(directory)
+    build_sdist(directory, "tinysrc", "1.0")
     return directory
 
 
