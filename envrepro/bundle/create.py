@@ -74,6 +74,7 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
         chosen = _packages(lock, targets)
         paths = _fetch(chosen, lock, progress)
         build_requirements = _add_build_requirements(chosen, paths, lock, targets, progress)
+        venv_tools = _add_venv_tools(chosen, paths, lock, targets, progress) if kind == "pip" else []
         model_files = _model_entries(copy)
         package_entries = [_package_entry(path, pkg, paths[path]) for path, (pkg, _) in sorted(chosen.items())]
         entries = model_files + package_entries
@@ -85,7 +86,7 @@ def create_bundle(model_path: str | os.PathLike, output: str | os.PathLike, *, p
             files=[BundledFile(e.name, e.sha256, e.size) for e in entries],
             packages=[BundledPackage(path, pkg.name, pkg.version, pkg.manager, where)
                       for path, (pkg, where) in sorted(chosen.items())],
-            build_requirements=build_requirements)
+            build_requirements=build_requirements, venv_tools=venv_tools)
         total = sum(e.size for e in entries)
         progress.step(f"writing {out} ({len(entries)} files, {mb(total)})")
         written = [0]
@@ -176,6 +177,30 @@ def _add_build_requirements(chosen: dict[str, tuple[LockedPackage, list[str]]], 
             for sdist in sdists:
                 built.setdefault(sdist, set()).add(path)
     return {sdist: sorted(wheels) for sdist, wheels in sorted(built.items())}
+
+
+def _add_venv_tools(chosen: dict[str, tuple[LockedPackage, list[str]]], paths: dict[str, Path], lock: Lockfile,
+                    platforms: Sequence[str], progress: Progress) -> list[str]:
+    """The pip wheel a venv of the lock's Python needs when virtualenv cannot make it (Python 3.6 and 3.7 on
+    today's virtualenv, or none installed): ``python -m venv`` then upgrades pip, which needs an index."""
+    from ..envs.venv_engine import last_pip_for
+    from ..lock.pip_lock import lock_pip
+
+    added: set[str] = set()
+    for platform in platforms:
+        python = locked_python(lock, platform)
+        version = last_pip_for(python) if python else None
+        if python is None or version is None:
+            continue
+        progress.step(f"adding pip {version}, which a venv of Python {python} is made with where virtualenv "
+                      "cannot make it")
+        wheels = lock_pip([f"pip=={version}"], [], platform=platform, python_version=python, virtual_packages={})
+        for pkg, local in zip(wheels, fetch_verified(wheels, lock.path)):
+            path = f"{PACKAGES_DIR}/{pkg.sha256}/{pkg.filename}"
+            chosen.setdefault(path, (pkg, []))[1].append(platform)
+            paths[path] = local
+            added.add(path)
+    return sorted(added)
 
 
 def _make_writable(root: Path) -> None:

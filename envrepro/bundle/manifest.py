@@ -47,6 +47,8 @@ class Manifest:
     packages: list[BundledPackage] = field(default_factory=list)
     # sdist package path → paths of the wheels it builds with (carried: the target has no index to fetch them)
     build_requirements: dict[str, list[str]] = field(default_factory=dict)
+    # venv bundles of Python 3.6/3.7: the pip wheel `python -m venv` is upgraded to where virtualenv cannot help
+    venv_tools: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         data = {"format": FORMAT, "version": VERSION, **asdict(self)}
@@ -70,7 +72,8 @@ class Manifest:
                 lock=str(raw["lock"]), python_version=raw.get("python_version"), model_uuid=raw.get("model_uuid"),
                 lock_note=raw.get("lock_note"), files=files, packages=packages,
                 build_requirements={str(k): [str(p) for p in v]
-                                    for k, v in (raw.get("build_requirements") or {}).items()})
+                                    for k, v in (raw.get("build_requirements") or {}).items()},
+                venv_tools=[str(p) for p in raw.get("venv_tools") or []])
         except BundleError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -93,6 +96,7 @@ class Manifest:
         problems += [f"build requirement {p} is not among its packages"
                      for sdist, wheels in self.build_requirements.items() for p in [sdist, *wheels]
                      if p not in packaged]
+        problems += [f"venv tool {p} is not among its packages" for p in self.venv_tools if p not in packaged]
         for package in self.packages:
             try:
                 package_key(package.path)
@@ -122,6 +126,9 @@ class Manifest:
             wheels = {w for ws in self.build_requirements.values() for w in ws}
             count = len(self.build_requirements)
             parts.append(f"{len(wheels)} of them to build its {count} sdist{'s' if count > 1 else ''} offline")
+        if self.venv_tools:
+            tools = [f"{p.name} {p.version}" for p in self.packages if p.path in self.venv_tools]
+            parts.append(f"{' and '.join(sorted(set(tools)))} to make the venv")
         python = f", needs Python {self.python_version}" if self.lock_kind == "pip" and self.python_version else ""
         return (f"{self.env_manager} environment for {', '.join(self.platforms)}{python}: {', '.join(parts)}")
 

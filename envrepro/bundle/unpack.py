@@ -20,9 +20,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..envs.from_lock import store_root
 from ..envs.progress import Progress
 from ..envs.sdist_builds import has_build_record, record_build_wheels
+from ..envs.store import store_root
 from ..fsutil import staging_dir
 from ..home import envrepro_home
 from .archive import BundleError, extract_verified, read_manifest

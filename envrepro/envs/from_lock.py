@@ -42,6 +42,7 @@ from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
 from .progress import Progress
 from .rattler_engine import current_platform, extract_archives, install_records, package_cache_dir, prefix_python
 from .sdist_builds import is_sdist, offline_build_flags
+from .store import store_root
 
 _CHUNK = 1 << 20
 CATEGORIES = ("main", "dev")  # conda-lock install's default (--dev-dependencies, no extras)
@@ -89,10 +90,6 @@ def local_platform() -> str:
 
 
 # -- the local package store -----------------------------------------------------------------------------------
-def store_root() -> Path:
-    return envrepro_home() / "locked-pkgs"
-
-
 def store_path(pkg: LockedPackage) -> Path:
     """Where ``pkg``'s file lives in the content-addressed store (whether or not it is there)."""
     return store_root() / (pkg.sha256 or f"md5-{pkg.md5}") / pkg.filename

@@ -30,7 +30,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..fsutil import atomic_write_text, file_digest
+from ..fsutil import atomic_write_text
+from .store import is_intact
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,7 +80,7 @@ def offline_build_flags(sdists: Sequence[Path], store: Path) -> Iterator[list[st
     DIR holds links to the store's files, each checked against the sha256 that names it: uv and pip install
     build requirements without hash checks, so the store's key is what vouches for them."""
     keys = sorted({key for sdist in sdists for key in _recorded(sdist)})
-    wheels = [store / key for key in keys if _intact(store / key)]
+    wheels = [store / key for key in keys if is_intact(store / key)]
     if not wheels:
         yield []
         return
@@ -103,13 +104,6 @@ def _recorded(sdist: Path) -> list[str]:
         return []
     return [k for k in keys if isinstance(k, str) and k.count("/") == 1 and ".." not in k] \
         if isinstance(keys, list) else []
-
-
-def _intact(wheel: Path) -> bool:
-    try:
-        return wheel.is_file() and file_digest(wheel) == wheel.parent.name
-    except OSError:
-        return False
 
 
 def _pyproject(sdist: Path) -> str | None:

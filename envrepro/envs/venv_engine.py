@@ -93,7 +93,7 @@ def create_venv(prefix: str | os.PathLike, *, python_version: str, build_depende
         shutil.rmtree(prefix)
         python = _make_venv(cmd, prefix, progress, tool)
     if last_pip is not None:
-        install_requirements(python, [f"pip=={last_pip}"], quiet=quiet, installer="pip", what="pip upgrade")
+        _install_last_pip(python, last_pip, progress, quiet=quiet)
     if not done:
         install_requirements(python, list(build_dependencies), quiet=quiet, installer=installer, cwd=cwd,
                              what="build dependencies", exclude_newer=exclude_newer)
@@ -115,6 +115,31 @@ def _make_venv(cmd: Sequence[str], prefix: Path, progress: Progress, tool: str) 
 
 # The last pip for Pythons whose ensurepip ships a pip that cannot read today's wheel tags (3.6: pip 18.1).
 _LAST_PIP = {(3, 6): "21.3.1", (3, 7): "24.0"}
+
+
+def last_pip_for(python_version: str) -> str | None:
+    """The pip a ``python -m venv`` of that Python is upgraded to (None: its own pip will do)."""
+    try:
+        minor = tuple(int(p) for p in python_version.split(".")[:2])
+    except ValueError:
+        return None
+    return _LAST_PIP.get((minor[0], minor[1])) if len(minor) == 2 else None
+
+
+def _install_last_pip(python: Path, version: str, progress: Progress, *, quiet: bool) -> None:
+    """pip ``version`` into the venv: from the local package store when a bundle put it there (so a venv
+    bundle for Python 3.6/3.7 installs with no network), else from the index."""
+    from .store import find_stored
+
+    wheel = find_stored(f"pip-{version}-py3-none-any.whl")
+    if wheel is None:
+        install_requirements(python, [f"pip=={version}"], quiet=quiet, installer="pip", what="pip upgrade")
+        return
+    progress.step(f"installing pip {version} from the local package store")
+    cmd = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-index",
+           os.fspath(wheel)]
+    run_tool(cmd if progress.enabled else [*cmd, "-q"], progress, failure=f"installing pip {version} failed",
+             hint="check the Python works and the environment's directory is writable")
 # virtualenv releases that dropped creating environments for old Pythons (its interpreter probe is 3.8 code).
 _VIRTUALENV_DROPPED = (((20, 27), (3, 7)), ((20, 22), (3, 6)))
 

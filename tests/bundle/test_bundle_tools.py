@@ -1,5 +1,6 @@
-"""A bundle whose lock names an sdist carries what the sdist builds with, so it installs with no network and
-empty caches (uv ``--offline`` and pip ``--no-index`` would otherwise fetch the build backend from an index)."""
+"""A bundle carries what its offline install needs beyond the lock's own files, so it installs with no network
+and empty caches: the wheels its sdists build with (uv ``--offline`` and pip ``--no-index`` would fetch the build
+backend from an index), and the pip a Python 3.6/3.7 venv is made with where virtualenv cannot make it."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def test_a_manifest_naming_build_requirements_it_does_not_carry_is_refused(sdist
     raw["build_requirements"][sdist] = ["packages/" + "0" * 64 + "/setuptools-80.0-py3-none-any.whl"]
     with pytest.raises(BundleError, match="malformed bundle manifest: build requirement packages/0+/setuptools"):
         Manifest.from_json(json.dumps(raw).encode(), sdist_bundle)
+
+
+@pytest.mark.slow  # the bundle fetches pip 24.0 from PyPI
+def test_a_python37_venv_bundle_brings_the_pip_its_venv_is_made_with(tmp_path):
+    """virtualenv no longer makes Python 3.7 venvs: ``python -m venv`` does, and its pip is upgraded to 24.0.
+    With no network that upgrade comes from the bundle."""
+    from envrepro.envs.interpreters import find_interpreter
+
+    python37 = find_interpreter("3.7").version
+    model = write_model(tmp_path / "py37-model", python_env={"python": python37, "build_dependencies": [],
+                                                             "dependencies": []})
+    summary = create_bundle(model, tmp_path / "py37.tar", env_manager="virtualenv", platforms=["linux-64"],
+                            quiet=True)
+    assert "pip 24.0 to make the venv" in summary.describe()
+    env = fresh_env(tmp_path / "site", ENVREPRO_UV=str(tmp_path / "no-uv"), ENVREPRO_PROGRESS="1")
+    created = offline(envrepro_cmd("env", "create", "--from-bundle", str(summary.path)), env)
+    assert created.returncode == 0, created.stderr
+    assert "installing pip 24.0 from the local package store" in created.stderr
+    python = Path(created.stdout.strip().splitlines()[-1]) / "bin" / "python"
+    pip = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, text=True)
+    assert pip.stdout.startswith("pip 24.0 "), pip.stdout + pip.stderr
