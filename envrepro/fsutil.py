@@ -15,7 +15,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,6 +86,19 @@ def read_up_to(fh: BinaryIO, limit: int) -> bytes:
     if len(data) > size:
         data += fh.read(limit + 1 - len(data))
     return data
+
+
+def largest_first(paths: Sequence[str | os.PathLike | None]) -> list[int]:
+    """Indexes of ``paths``, the biggest file first (a missing one counts as empty): scheduling CPU-bound work
+    on files this way starts the longest job at once, so it does not finish last on its own."""
+    def size(path: str | os.PathLike | None) -> int:
+        try:
+            return os.stat(path).st_size if path is not None else 0
+        except OSError:
+            return 0
+
+    sizes = [size(p) for p in paths]
+    return sorted(range(len(paths)), key=lambda i: -sizes[i])
 
 
 def file_digest(path: str | os.PathLike, kind: str = "sha256") -> str:

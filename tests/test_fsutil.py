@@ -181,3 +181,12 @@ def test_several_files_land_together_or_not_at_all(tmp_path):
     with pytest.raises(OSError):
         atomic_write_files({tmp_path / "a": "2", tmp_path / "missing-dir" / "b": "2"}, journal=tmp_path)
     assert (tmp_path / "a").read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_largest_first_orders_by_size_and_counts_a_missing_file_as_empty(tmp_path):
+    from envrepro.fsutil import largest_first
+
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.write_bytes(b"x")
+    big.write_bytes(b"x" * 100)
+    assert largest_first([small, tmp_path / "missing", big, None]) == [2, 0, 1, 3]

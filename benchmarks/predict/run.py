@@ -191,10 +191,14 @@ def offline_virtualenv(bindir: Path, mlflow_model: Path, envrepro_model: Path, i
     reason = (proc.stderr.strip().splitlines() or ["?"])[-1][:200]
     lines.append(f"offline, mlflow --env-manager virtualenv: exit {proc.returncode} after {seconds:.1f} s"
                  + (f" ({reason})" if proc.returncode else ""))
+    # The home persists across runs of this script: say whether this predict built the environment or reused it.
+    envs = Path(offline_env["ENVREPRO_HOME"]) / "envs"
+    built = not envs.is_dir() or not any(envs.iterdir())
     seconds, proc = timed([str(bindir / "envrepro"), "predict", "-m", str(envrepro_model), "-i", str(input_path),
                            "--env-manager", "virtualenv", "-q"], env=offline_env)
     lines.append(f"offline, envrepro --env-manager virtualenv: exit {proc.returncode} after {seconds:.1f} s "
-                 f"(cold build included), output {proc.stdout.strip() or proc.stderr.strip()[-200:]}")
+                 f"({'cold build included' if built else 'environment of an earlier run reused'}), output "
+                 f"{proc.stdout.strip() or proc.stderr.strip()[-200:]}")
     return lines
 
 

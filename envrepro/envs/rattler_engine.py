@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from ..asof import stamp
 from ..errors import OFFLINE_HELP, EnvironmentBuildError
+from ..fsutil import largest_first
 from .cache import envrepro_home
 from .conda_spec import CondaEnvSpec
 from .pip_install import install_requirements
@@ -194,7 +195,7 @@ def extract_archives(archives: Sequence[tuple[Path, Path]]) -> list[tuple[bytes,
             async with cores:
                 return await download_and_extract(client, archive.resolve().as_uri(), dest)
 
-        order = sorted(range(len(archives)), key=lambda i: -archives[i][0].stat().st_size)
+        order = largest_first([archive for archive, _ in archives])
         done = dict(zip(order, await asyncio.gather(*(one(*archives[i]) for i in order), return_exceptions=True)))
         return [done[i] for i in range(len(archives))]
 
