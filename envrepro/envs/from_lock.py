@@ -15,6 +15,8 @@ conda-lock locked without ``#sha256=``) is installed as ``name @ URL --no-deps``
 instead of its URL, conda and pip alike, and a ``file://`` package missing from its path is looked up there;
 when every pip file is local, uv runs ``--offline`` (pip ``--no-index``), so such an install cannot reach
 the network; its sdists build from the wheels the store recorded for them (``envrepro.envs.sdist_builds``).
+An sdist without such a record (a local wheelhouse, a bundle of an older envrepro) leaves the index open: its
+build requirements can come from nowhere else.
 A lock made with ``--pip-only`` has no conda packages: a venv with the recorded Python is created instead.
 Categories: ``main`` and ``dev``, what ``conda-lock install`` installs by default (envrepro's locks are all
 ``main``).
@@ -41,7 +43,7 @@ from ..lockfile import PYTHON_KEY, LockedPackage, Lockfile, read_lockfile
 from .pip_install import choose_installer, ensure_pip, find_uv, run_tool
 from .progress import Progress
 from .rattler_engine import current_platform, extract_archives, install_records, package_cache_dir, prefix_python
-from .sdist_builds import is_sdist, offline_build_flags
+from .sdist_builds import has_build_record, is_sdist, offline_build_flags
 from .store import store_root
 
 _CHUNK = 1 << 20
@@ -281,8 +283,6 @@ def pip_lines(packages: Sequence[LockedPackage]) -> list[str]:
 
 _HASH_HINT = ("a hash mismatch means the file changed since it was locked, or the lock was edited: re-lock with "
               "`envrepro lock`")
-_OFFLINE_SDIST_HINT = (f"{_HASH_HINT}; a source distribution that fails to build offline needs its build "
-                       "requirements: bundle the model again with this envrepro, which carries them")
 
 
 def _pip_source(pkg: LockedPackage) -> str:
@@ -317,14 +317,19 @@ def install_pip_locked(python: Path, packages: Sequence[LockedPackage], *, quiet
         local = all(line.split(" @ ", 1)[1].startswith("file:") for line in lines)
         where = ", all from local files" if local else ""
         progress.step(f"installing {len(hashed)} locked pip packages with {tool} (hashes required{where})")
-        # Every file is local (a bundle, a wheelhouse): make the installer unable to reach an index at all;
-        # its sdists build from the wheels the store recorded for them (see .sdist_builds).
-        offline = (["--offline"] if tool == "uv" else ["--no-index"]) if local else []
-        sdists = [store_path(pkg) for pkg in hashed if local and is_sdist(pkg.filename)]
-        with offline_build_flags(sdists, store_root()) as build_flags:
+        # Every file is local (a bundle, a wheelhouse): make the installer unable to reach an index at all; its
+        # sdists build from the wheels the store recorded for them (see .sdist_builds). An sdist with no such
+        # record can only get its build requirements from an index (or uv's cache): then the index stays open.
+        sdists = [pkg for pkg in hashed if local and is_sdist(pkg.filename)]
+        unprovided = [pkg.name for pkg in sdists if not has_build_record(store_path(pkg))]
+        offline = (["--offline"] if tool == "uv" else ["--no-index"]) if local and not unprovided else []
+        hint = _HASH_HINT if not unprovided else (
+            f"{_HASH_HINT}; {', '.join(unprovided)} {'is an sdist' if len(unprovided) == 1 else 'are sdists'} "
+            "whose build requirements come from an index: connect to one, or bundle the model with this "
+            "envrepro, which carries them")
+        with offline_build_flags([store_path(pkg) for pkg in sdists], store_root()) as build_flags:
             _pip_install(tool, python, lines, ["--require-hashes", *offline, *build_flags], progress,
-                         failure=f"installing the locked pip packages with {tool} failed",
-                         hint=_OFFLINE_SDIST_HINT if sdists else _HASH_HINT)
+                         failure=f"installing the locked pip packages with {tool} failed", hint=hint)
     if direct:
         progress.step(f"installing {len(direct)} locked pip direct references with {tool} "
                       f"({', '.join(p.direct_reference for p in direct)})")

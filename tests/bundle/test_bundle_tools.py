@@ -58,7 +58,8 @@ def test_an_sdist_without_its_build_requirements_says_what_to_do(sdist_bundle, t
     created = offline(envrepro_cmd("env", "create", "-m", str(model), "--from-lock"), env)
     assert created.returncode == 2, created.stderr
     assert "Traceback" not in created.stderr
-    assert "bundle the model again with this envrepro, which carries them" in created.stderr
+    assert ("tinysrc is an sdist whose build requirements come from an index: connect to one, or bundle the "
+            "model with this envrepro, which carries them") in created.stderr
 
 
 def test_a_manifest_naming_build_requirements_it_does_not_carry_is_refused(sdist_bundle):
