@@ -25,6 +25,9 @@ from typing import Any
 from ..home import envrepro_home
 
 SPARK_DIR = "spark"  # under ENVREPRO_HOME
+# What a driver's bundle holds, beyond the version: 2 = its sdists' build wheels and a 3.6/3.7 venv's pip, so a
+# bundle cached before those were carried is made again rather than reused.
+BUNDLE_CONTENT = 2
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ def driver_bundle(model_uri: str | os.PathLike, env_manager: str | None, *, quie
     model = ModelDir.open(model_uri)
     manager = env_manager or default_venv_tool()
     key = hashlib.sha256(json.dumps({"model": _tree_fingerprint(model.path), "manager": manager,
-                                     "platform": local_platform(), "envrepro": _version()}).encode()).hexdigest()
+                                     "platform": local_platform(), "envrepro": _version(),
+                                     "content": BUNDLE_CONTENT}).encode()).hexdigest()
     out = envrepro_home() / SPARK_DIR / "bundles" / f"{key[:32]}.tar"
     if out.is_file():
         return out
