@@ -156,8 +156,6 @@ def _add_build_requirements(chosen: dict[str, tuple[LockedPackage, list[str]]], 
 
     The target installs with no index, so it cannot fetch what building an sdist needs (see
     ``envrepro.envs.sdist_builds``); they are resolved here for each platform's Python, with hashes."""
-    from ..lock.pip_lock import lock_pip
-
     built: dict[str, set[str]] = {}
     for platform in platforms:
         sdists = [path for path, (pkg, where) in sorted(chosen.items())
@@ -169,11 +167,7 @@ def _add_build_requirements(chosen: dict[str, tuple[LockedPackage, list[str]]], 
         names = ", ".join(chosen[path][0].name for path in sdists)
         progress.step(f"resolving what {names} build{'s' if len(sdists) == 1 else ''} with on {platform} "
                       f"({', '.join(requires)})")
-        wheels = lock_pip(requires, [], platform=platform, python_version=python, virtual_packages={})
-        for pkg, local in zip(wheels, fetch_verified(wheels, lock.path)):
-            path = f"{PACKAGES_DIR}/{pkg.sha256}/{pkg.filename}"
-            chosen.setdefault(path, (pkg, []))[1].append(platform)
-            paths[path] = local
+        for path in _add_resolved(requires, platform, python, chosen, paths, lock):
             for sdist in sdists:
                 built.setdefault(sdist, set()).add(path)
     return {sdist: sorted(wheels) for sdist, wheels in sorted(built.items())}
@@ -184,7 +178,6 @@ def _add_venv_tools(chosen: dict[str, tuple[LockedPackage, list[str]]], paths: d
     """The pip wheel a venv of the lock's Python needs when virtualenv cannot make it (Python 3.6 and 3.7 on
     today's virtualenv, or none installed): ``python -m venv`` then upgrades pip, which needs an index."""
     from ..envs.venv_engine import last_pip_for
-    from ..lock.pip_lock import lock_pip
 
     added: set[str] = set()
     for platform in platforms:
@@ -194,13 +187,25 @@ def _add_venv_tools(chosen: dict[str, tuple[LockedPackage, list[str]]], paths: d
             continue
         progress.step(f"adding pip {version}, which a venv of Python {python} is made with where virtualenv "
                       "cannot make it")
-        wheels = lock_pip([f"pip=={version}"], [], platform=platform, python_version=python, virtual_packages={})
-        for pkg, local in zip(wheels, fetch_verified(wheels, lock.path)):
-            path = f"{PACKAGES_DIR}/{pkg.sha256}/{pkg.filename}"
-            chosen.setdefault(path, (pkg, []))[1].append(platform)
-            paths[path] = local
-            added.add(path)
+        added.update(_add_resolved([f"pip=={version}"], platform, python, chosen, paths, lock))
     return sorted(added)
+
+
+def _add_resolved(requirements: Sequence[str], platform: str, python: str,
+                  chosen: dict[str, tuple[LockedPackage, list[str]]], paths: dict[str, Path], lock: Lockfile
+                  ) -> list[str]:
+    """Resolve ``requirements`` for ``platform``'s Python (with hashes), fetch them verified and add them to
+    ``chosen``/``paths`` as the lock's own packages are; their archive paths."""
+    from ..lock.pip_lock import lock_pip
+
+    wheels = lock_pip(requirements, [], platform=platform, python_version=python, virtual_packages={})
+    added = []
+    for pkg, local in zip(wheels, fetch_verified(wheels, lock.path)):
+        path = f"{PACKAGES_DIR}/{pkg.sha256}/{pkg.filename}"
+        chosen.setdefault(path, (pkg, []))[1].append(platform)
+        paths[path] = local
+        added.append(path)
+    return added
 
 
 def _make_writable(root: Path) -> None:
