@@ -50,11 +50,11 @@ def build_inputs(work: Path, n_packages: int) -> tuple[Path, Path, list[str]]:
     return channel, wheels, specs
 
 
-def write_model(path: Path, channel: Path, specs: list[str]) -> Path:
+def write_model(path: Path, channel: str, specs: list[str]) -> Path:
     import yaml
 
     path.mkdir(parents=True, exist_ok=True)
-    conda = {"channels": [channel.as_uri()], "dependencies": [*specs, {"pip": ["tinyreq"]}]}
+    conda = {"channels": [channel], "dependencies": [*specs, {"pip": ["tinyreq"]}]}
     (path / "conda.yaml").write_text(yaml.safe_dump(conda))
     (path / "MLmodel").write_text(yaml.safe_dump({"flavors": {"python_function": {
         "loader_module": "tinyapp", "env": {"conda": "conda.yaml"}}}}))
@@ -96,7 +96,7 @@ def main() -> None:
         print(f"channel: {args.packages * 3} synthetic packages + the standard set, built in "
               f"{time.perf_counter() - started:.1f} s; spec: {len(specs)} conda specs + 1 pip requirement, "
               f"platforms: {', '.join(PLATFORMS)}")
-        model = write_model(work / "model", channel, specs)
+        model = write_model(work / "model", channel.as_uri(), specs)
 
         from envrepro.envs import parse_conda_env
         from envrepro.lock import lock_model, read_lockfile
@@ -218,19 +218,14 @@ def over_http(work: Path, channel: Path, specs: list[str], records: int, fresh, 
     """The same rebuild with the channel served over HTTP (on this machine) and an index of ``records`` more
     packages: what a lock saves against a real channel (fetching and indexing repodata, then solving), with
     the network at memory speed, so a lower bound of it."""
-    import yaml
-
     from envrepro.envs import parse_conda_env
     from envrepro.lock import lock_model
     from tests.fixtures_channel import serve_directory
 
     megabytes = pad_index(channel, records)
     with serve_directory(channel) as url:
-        model = write_model(work / "model-http", channel, specs)
-        conda = yaml.safe_load((model / "conda.yaml").read_text())
-        conda["channels"] = [url]
-        (model / "conda.yaml").write_text(yaml.safe_dump(conda))
-        fresh("lock-http")
+        model = write_model(work / "model-http", url, specs)
+        fresh("lock-http")  # a new ENVREPRO_HOME for the lock, so the rebuilds below start from cold caches
         lock_model(model, ["linux-64"], quiet=True)
         lock_med, solve_med, cpu_lock, cpu_solve = rebuild_both(model / "conda-lock.yml",
                                                                  parse_conda_env(model / "conda.yaml"), fresh,

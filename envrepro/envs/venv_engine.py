@@ -117,13 +117,17 @@ def _make_venv(cmd: Sequence[str], prefix: Path, progress: Progress, tool: str) 
 _LAST_PIP = {(3, 6): "21.3.1", (3, 7): "24.0"}
 
 
+# virtualenv releases that dropped creating environments for old Pythons (its interpreter probe is 3.8 code).
+_VIRTUALENV_DROPPED = (((20, 27), (3, 7)), ((20, 22), (3, 6)))
+
+
 def last_pip_for(python_version: str) -> str | None:
     """The pip a ``python -m venv`` of that Python is upgraded to (None: its own pip will do)."""
     try:
-        minor = tuple(int(p) for p in python_version.split(".")[:2])
-    except ValueError:
+        major, minor = (int(p) for p in python_version.split(".")[:2])
+    except ValueError:  # not "X.Y...": no such Python to upgrade
         return None
-    return _LAST_PIP.get((minor[0], minor[1])) if len(minor) == 2 else None
+    return _LAST_PIP.get((major, minor))
 
 
 def _install_last_pip(python: Path, version: str, progress: Progress, *, quiet: bool) -> None:
@@ -140,8 +144,6 @@ def _install_last_pip(python: Path, version: str, progress: Progress, *, quiet: 
            os.fspath(wheel)]
     run_tool(cmd if progress.enabled else [*cmd, "-q"], progress, failure=f"installing pip {version} failed",
              hint="check the Python works and the environment's directory is writable")
-# virtualenv releases that dropped creating environments for old Pythons (its interpreter probe is 3.8 code).
-_VIRTUALENV_DROPPED = (((20, 27), (3, 7)), ((20, 22), (3, 6)))
 
 
 def _virtualenv_can_target(base: Interpreter) -> bool:
@@ -161,7 +163,7 @@ def _fallback_venv_command(base: Interpreter, prefix: Path, progress: Progress) 
     """No usable virtualenv for ``base``: the interpreter's own ``-m venv``, then (for 3.6 and 3.7, whose
     ensurepip pip is too old for today's wheels) the last pip release for it. Says so in one line."""
     why = "virtualenv cannot create it" if importlib.util.find_spec("virtualenv") else "virtualenv is not installed"
-    last_pip = _LAST_PIP.get(_minor_tuple(base))
+    last_pip = last_pip_for(base.minor)
     progress.step(f"Python {base.minor}: {why}; using its own `python -m venv`"
                   + (f" and pip {last_pip}" if last_pip else ""))
     return [os.fspath(base.path), "-m", "venv", os.fspath(prefix)], last_pip

@@ -74,3 +74,4 @@ def test_only_intact_recorded_wheels_are_offered(tmp_path):
     assert not Path(flags[1]).exists()  # the links directory is gone after the install
     with offline_build_flags([tmp_path / "other-1.0.tar.gz"], store) as flags:
         assert flags == []
+

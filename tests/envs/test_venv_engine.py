@@ -91,3 +91,10 @@ def test_default_tool_and_cache_fields():
     c = venv_cache_fields(python_version=PY, build_dependencies=["pip", "wheel"], requirements=["B==1", "a>=2"],
                           constraints=[], tool="virtualenv")
     assert EnvCache.key_for(a) != EnvCache.key_for(c)
+
+
+def test_the_pip_a_python_m_venv_is_upgraded_to():
+    """The pip a Python 3.6/3.7 bundle carries and its venv is made with (venv_engine's one lookup)."""
+    from envrepro.envs.venv_engine import last_pip_for
+
+    assert [last_pip_for(v) for v in ("3.6.15", "3.7", "3.8.18", "3", "x.y")] == ["21.3.1", "24.0", None, None, None]
